@@ -1,0 +1,65 @@
+/*
+ * conffile.h - regigate.conf(5): the INI-style configuration of regigated.
+ *
+ * rg_conf_load() parses and validates a whole file; on any problem it
+ * returns NULL and writes "FILE:LINE: message" into err. Unknown sections
+ * and keys are errors (a typo must not silently fall back to a default).
+ * A loaded configuration is immutable; SIGHUP loads a new one and swaps.
+ */
+#ifndef RG_CONFFILE_H
+#define RG_CONFFILE_H
+
+#include <stddef.h>
+
+enum rg_protocol { RG_PROTO_SMTP, RG_PROTO_LMTP };
+enum rg_process { RG_PROCESS_MESSAGE, RG_PROCESS_RECIPIENT };
+
+struct rg_hostport {
+    char host[256];   /* numeric IPv4/IPv6 address or host name, no brackets */
+    int port;         /* 1..65535 */
+};
+
+struct rg_route {
+    char *name;                     /* [route NAME]: [A-Za-z0-9_.-]{1,64} */
+    int line;                       /* line of the section header */
+    struct rg_hostport listen;      /* required */
+    enum rg_protocol protocol;      /* default smtp */
+    struct rg_hostport reinject;    /* required */
+    enum rg_process process;        /* default message */
+    size_t max_message_size;        /* bytes, default 52428800 (50 MiB) */
+    int max_recipients;             /* default 1000 */
+};
+
+struct rg_conf {
+    char *path;
+    /* [global] */
+    char *user;                 /* drop to this user after binding; NULL = stay */
+    char *spool_dir;            /* default /var/spool/regigate */
+    char *pid_file;             /* default /run/regigate/regigated.pid */
+    char *myhostname;           /* greeting/EHLO name; default gethostname() */
+    char *syslog_facility;      /* default "mail" */
+    int allow_remote_listen;    /* default 0: only loopback listen addresses */
+    int max_servers;            /* default 8 */
+    int min_spare_servers;      /* default 1 */
+    int max_spare_servers;      /* default 4 */
+    int max_requests;           /* connections per child, default 1000 */
+    int child_timeout;          /* seconds, default 540 */
+    int smtp_timeout;           /* seconds, default 300 */
+    int reinject_timeout;       /* seconds, default 120 */
+    int shutdown_timeout;       /* seconds, default 60 */
+    size_t spool_memory_limit;  /* bytes kept in memory before spooling, default 131072 */
+
+    struct rg_route *routes;
+    size_t nroutes;
+};
+
+struct rg_conf *rg_conf_load(const char *path, char *err, size_t errlen);
+struct rg_conf *rg_conf_free(struct rg_conf *conf);
+const struct rg_route *rg_conf_route(const struct rg_conf *conf, const char *name);
+
+/* "host:port" or "[v6addr]:port" -> hp. 0 ok, -1 bad syntax or port. */
+int rg_hostport_parse(const char *s, struct rg_hostport *hp);
+/* Is host a loopback address (127.0.0.0/8, ::1) or "localhost"? */
+int rg_host_is_loopback(const char *host);
+
+#endif

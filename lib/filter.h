@@ -1,0 +1,40 @@
+/*
+ * filter.h - what regigated does with one received message: decide, then
+ * reinject, then say what happened (one reply per recipient for LMTP, one
+ * summary for SMTP) and log one line per outcome with the queue id.
+ *
+ * Today the decision is always "forward" (the empty rule set): the message
+ * passes byte for byte. The rule engine and the crypto plug in here.
+ *
+ * Mixed outcomes with SMTP input (one reply for all recipients) are
+ * resolved so that no copy is lost: any temporary failure makes the whole
+ * message 451 (recipients already delivered may get a duplicate on retry);
+ * otherwise any permanent failure makes it that 5xx (the sender is told);
+ * only when every recipient succeeded is it 250. LMTP input gets the exact
+ * per-recipient outcome.
+ */
+#ifndef RG_FILTER_H
+#define RG_FILTER_H
+
+#include "conffile.h"
+#include "envelope.h"
+#include "smtp_client.h"
+#include "spool.h"
+
+struct rg_filter {
+    const struct rg_conf *conf;
+    const struct rg_route *route;
+    struct rg_smtpc *smtpc;     /* kept open across messages */
+};
+
+void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route);
+void rg_filter_free(struct rg_filter *f);
+
+/* An rg_deliver_fn (smtp_server.h); ctx is a struct rg_filter. */
+void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
+                       struct rg_reply *per_rcpt, struct rg_reply *summary);
+
+/* The SMTP summary of per-recipient outcomes (see above). */
+void rg_filter_summarize(const struct rg_reply *per, size_t n, struct rg_reply *summary);
+
+#endif

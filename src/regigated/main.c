@@ -1,0 +1,135 @@
+/*
+ * regigated - the regigate content filter daemon.
+ *
+ *   regigated [-f] [-t] [-c FILE]
+ *
+ * Reads the configuration, binds one listener per route, goes to the
+ * background (unless -f), writes the pid file, drops root and runs the
+ * pre-forked pool until SIGTERM. See regigated(8).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conffile.h"
+#include "log.h"
+#include "master.h"
+
+#define DEFAULT_CONF RG_SYSCONFDIR "/regigate/regigate.conf"
+
+static void usage(int code)
+{
+    fprintf(code ? stderr : stdout,
+            "usage: regigated [-f] [-t] [-c FILE]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -f       stay in the foreground and log to stderr\n"
+            "  -t       check the configuration and exit\n"
+            "  -V       print the version\n", DEFAULT_CONF);
+    exit(code);
+}
+
+/* Refuse to start twice; write our pid. */
+static void write_pid_file(const char *path)
+{
+    char buf[32];
+    FILE *fp = fopen(path, "r");
+    long old = 0;
+
+    if (fp) {
+        if (fgets(buf, sizeof(buf), fp))
+            old = strtol(buf, NULL, 10);
+        fclose(fp);
+        if (old > 0 && old != getpid() && kill((pid_t)old, 0) == 0)
+            rg_fatal("already running as pid %ld (pid file %s)", old, path);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        rg_fatal_errno("cannot write pid file %s", path);
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (write(fd, buf, (size_t)n) != n)
+        rg_fatal_errno("cannot write pid file %s", path);
+    close(fd);
+}
+
+static void daemonize(void)
+{
+    pid_t pid = fork();
+    int fd;
+
+    if (pid < 0)
+        rg_fatal_errno("fork");
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        rg_fatal_errno("setsid");
+    if (chdir("/") < 0)
+        rg_fatal_errno("chdir /");
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONF;
+    int foreground = 0, test_only = 0, opt, rc, facility;
+    char err[1024], pid_path[4096];
+    struct rg_conf *conf;
+
+    while ((opt = getopt(argc, argv, "c:fthV")) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'f': foreground = 1; break;
+        case 't': test_only = 1; break;
+        case 'V': printf("regigated %s\n", PACKAGE_VERSION); return 0;
+        case 'h': usage(0); break;
+        default: usage(2);
+        }
+    }
+    if (optind != argc)
+        usage(2);
+
+    rg_log_open("regigated", RG_LOG_STDERR, LOG_MAIL);
+    conf = rg_conf_load(path, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "regigated: %s\n", err);
+        return 1;
+    }
+    if (test_only) {
+        printf("%s: configuration ok, %zu route(s)\n", path, conf->nroutes);
+        rg_conf_free(conf);
+        return 0;
+    }
+    if (rg_master_bind(conf) < 0)
+        return 1;
+    if (!foreground) {
+        facility = rg_log_facility(conf->syslog_facility);
+        daemonize();
+        rg_log_open("regigated", RG_LOG_SYSLOG, facility < 0 ? LOG_MAIL : facility);
+    }
+    write_pid_file(conf->pid_file);
+    rg_master_drop_privileges(conf);
+    /* the configuration may be re-read as the unprivileged user on SIGHUP */
+    if (access(path, R_OK) < 0)
+        rg_warn("%s is not readable after dropping privileges: SIGHUP reloads will fail", path);
+    snprintf(pid_path, sizeof(pid_path), "%s", conf->pid_file);
+    rc = rg_master_run(conf);
+    /* may fail once root is gone and the directory is root's: then the
+     * next start finds a stale pid that no longer runs, which is fine */
+    if (unlink(pid_path) < 0 && errno != ENOENT && errno != EACCES)
+        rg_warn_errno("cannot remove pid file %s", pid_path);
+    return rc;
+}

@@ -1,0 +1,17 @@
+/*
+ * master.h - regigated's master process: listeners, the pre-forked pool,
+ * signals (SIGHUP reload, SIGTERM graceful stop), privilege drop.
+ */
+#ifndef RG_MASTER_H
+#define RG_MASTER_H
+
+#include "conffile.h"
+
+/* Bind every route's listener; on failure print why and return -1. */
+int rg_master_bind(struct rg_conf *conf);
+/* Drop root to conf->user; prepare the spool directory. Fatal on failure. */
+void rg_master_drop_privileges(const struct rg_conf *conf);
+/* Run the pool until SIGTERM. Takes ownership of conf. Returns the exit code. */
+int rg_master_run(struct rg_conf *conf);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * worker.c - the pre-forked worker's accept loop; see worker.h.
+ *
+ * Listeners are non-blocking and shared by all workers: each polls them
+ * all and whoever wins accept() serves the connection. A worker exits after
+ * max_requests connections, when told to stop (SIGTERM: after the
+ * connection in hand), or when the master is gone. SIGALRM is the watchdog
+ * (child_timeout per transaction) and keeps its default action: the worker
+ * dies and the upstream MTA keeps the message queued.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "filter.h"
+#include "log.h"
+#include "mem.h"
+#include "netio.h"
+#include "smtp_server.h"
+#include "worker.h"
+
+static volatile int worker_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    worker_stop = 1;
+}
+
+static void tell_master(int status_fd, int busy)
+{
+    struct rg_worker_status st = { .pid = getpid(), .busy = (char)busy };
+    ssize_t n;
+
+    do
+        n = write(status_fd, &st, sizeof(st));
+    while (n < 0 && errno == EINTR);
+}
+
+static void setup_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+#ifdef HAVE_PRCTL
+    /* if the master dies, stop as if it had told us to */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+}
+
+void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
+                    size_t nls, int status_fd)
+{
+    struct pollfd *pfd = rg_calloc(nls, sizeof(*pfd));
+    struct rg_filter *filters = rg_calloc(nls, sizeof(*filters));
+    pid_t master = getppid();
+    int served = 0;
+
+    setup_signals();
+    for (size_t i = 0; i < nls; i++) {
+        pfd[i].fd = ls[i].fd;
+        pfd[i].events = POLLIN;
+        rg_filter_init(&filters[i], conf, ls[i].route);
+    }
+    tell_master(status_fd, 0);
+    while (!worker_stop && served < conf->max_requests && getppid() == master) {
+        int n = poll(pfd, nls, 1000);
+        if (n <= 0)
+            continue;
+        for (size_t i = 0; i < nls && !worker_stop; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            int fd = accept4(ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    rg_warn_errno("accept on route %s", ls[i].route->name);
+                    usleep(100000);
+                }
+                continue;   /* EAGAIN: another worker took it */
+            }
+            rg_set_nodelay(fd);
+            tell_master(status_fd, 1);
+            struct rg_smtp_server_cfg cfg = {
+                .protocol = ls[i].route->protocol,
+                .hostname = conf->myhostname,
+                .max_message_size = ls[i].route->max_message_size,
+                .max_recipients = ls[i].route->max_recipients,
+                .timeout_ms = conf->smtp_timeout * 1000,
+                .spool_dir = conf->spool_dir,
+                .spool_mem_limit = conf->spool_memory_limit,
+                .watchdog_s = conf->child_timeout,
+                .offer_xforward = 1,
+                .deliver = rg_filter_deliver,
+                .ctx = &filters[i],
+                .stop = &worker_stop,
+            };
+            (void)rg_smtp_serve(fd, &cfg);
+            close(fd);
+            served++;
+            tell_master(status_fd, 0);
+        }
+    }
+    for (size_t i = 0; i < nls; i++)
+        rg_filter_free(&filters[i]);
+    rg_free(filters);
+    rg_free(pfd);
+    _exit(0);
+}

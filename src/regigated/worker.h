@@ -1,0 +1,26 @@
+/*
+ * worker.h - a pre-forked child of regigated: accept a connection on any
+ * route's listener, serve it, repeat; report idle/busy to the master.
+ */
+#ifndef RG_WORKER_H
+#define RG_WORKER_H
+
+#include <sys/types.h>
+
+#include "conffile.h"
+
+/* What a worker tells the master over the status pipe (one atomic write). */
+struct rg_worker_status {
+    pid_t pid;
+    char busy;          /* 1 = serving a connection, 0 = waiting */
+};
+
+struct rg_worker_listener {
+    int fd;
+    const struct rg_route *route;
+};
+
+void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
+                    size_t nls, int status_fd) __attribute__((noreturn));
+
+#endif

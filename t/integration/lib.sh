@@ -1,0 +1,173 @@
+# shellcheck shell=bash
+# t/integration/lib.sh - shared helpers of the integration tests. Source it.
+#
+# Every test: prints TAP, uses ports on 127.0.0.1 chosen by free_port (random
+# high ports, checked free, so parallel runs do not collide), runs in its own
+# scratch directory, and stops every process it started, by pid, on exit.
+set -u
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+REGIGATED=${REGIGATED:-$top_builddir/src/regigated/regigated}
+TESTSINK=${TESTSINK:-$top_builddir/t/helpers/rg-testsink}
+PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+
+T_NUM=0
+T_FAILED=0
+T_PIDS=()
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rgtest.XXXXXX")
+chmod 755 "$T_DIR"
+
+plan() { echo "1..$1"; }
+skip_all() { echo "1..0 # SKIP $*"; t_cleanup; exit 0; }
+ok() {   # ok COND-EXIT-STATUS DESCRIPTION
+    T_NUM=$((T_NUM + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $T_NUM - $2"; else echo "not ok $T_NUM - $2"; T_FAILED=$((T_FAILED + 1)); fi
+}
+check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
+    local d=$1; shift
+    "$@" >/dev/null 2>&1; ok $? "$d"
+}
+diag() { printf '# %s\n' "$@" | sed '2,$s/^/# /'; }
+
+# free_port: a random port in 20000..59999 that nothing listens on.
+free_port() {
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+            # remember it so two calls in one test never return the same port
+            case " ${T_PORTS:-} " in *" $p "*) continue ;; esac
+            T_PORTS="${T_PORTS:-} $p"
+            echo "$p"; return 0
+        fi
+    done
+    echo "no free port" >&2; return 1
+}
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT
+wait_port() {
+    local i
+    for ((i = 0; i < ${2:-10} * 20; i++)); do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# track PID: stop it (TERM, then KILL) when the test ends
+track() { T_PIDS+=("$1"); }
+
+t_stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null
+}
+
+t_cleanup() {
+    local pid
+    for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${T_PIDS[$i]}
+        t_stop_pid "$pid"
+        # the pool's workers, should the master have died first
+        pkill -9 -P "$pid" 2>/dev/null
+    done
+    if [ "${T_KEEP:-0}" = 1 ] || [ "$T_FAILED" -gt 0 ]; then
+        echo "# scratch kept in $T_DIR" >&2
+    else
+        rm -rf "$T_DIR"
+    fi
+}
+trap 't_cleanup' EXIT
+
+# the test's result is its exit code too
+t_done() { [ "$T_FAILED" -eq 0 ]; exit $?; }
+
+# ---- peers -------------------------------------------------------------------
+
+# start_testsink PORT DIR [options...]: rg-testsink writing each message to DIR
+start_testsink() {
+    local port=$1 dir=$2; shift 2
+    mkdir -p "$dir"
+    "$TESTSINK" -l "127.0.0.1:$port" -d "$dir" "$@" > "$dir.log" 2>&1 &
+    track $!
+    wait_port "$port" 10
+}
+
+# write_conf FILE: a regigate.conf with one route, from variables
+#   LISTEN_PORT REINJECT_PORT [PROTOCOL] [PROCESS] [MAXSIZE] [EXTRA_GLOBAL] [EXTRA_ROUTE]
+write_conf() {
+    local f=$1
+    mkdir -p "$T_DIR/spool"
+    if [ "$(id -u)" = 0 ]; then chown nobody "$T_DIR/spool"; fi
+    chmod 700 "$T_DIR/spool"
+    {
+        echo "[global]"
+        [ "$(id -u)" = 0 ] && echo "user = nobody"
+        echo "spool_dir = $T_DIR/spool"
+        echo "pid_file = $T_DIR/regigated.pid"
+        echo "max_servers = ${MAX_SERVERS:-4}"
+        echo "min_spare_servers = 1"
+        echo "max_spare_servers = ${MAX_SPARE:-2}"
+        echo "smtp_timeout = ${SMTP_TIMEOUT:-30}"
+        echo "reinject_timeout = ${REINJECT_TIMEOUT:-10}"
+        [ -n "${EXTRA_GLOBAL:-}" ] && printf '%s\n' "$EXTRA_GLOBAL"
+        echo
+        echo "[route test]"
+        echo "listen = 127.0.0.1:$LISTEN_PORT"
+        echo "protocol = ${PROTOCOL:-smtp}"
+        echo "reinject = 127.0.0.1:$REINJECT_PORT"
+        echo "process = ${PROCESS:-message}"
+        [ -n "${MAXSIZE:-}" ] && echo "max_message_size = $MAXSIZE"
+        [ -n "${EXTRA_ROUTE:-}" ] && printf '%s\n' "$EXTRA_ROUTE"
+    } > "$f"
+}
+
+# start_regigated CONF: in the foreground mode (-f), log in $T_DIR/regigated.log
+start_regigated() {
+    local conf=$1
+    "$REGIGATED" -f -c "$conf" >> "$T_DIR/regigated.log" 2>&1 &
+    REGIGATED_PID=$!
+    track "$REGIGATED_PID"
+    wait_port "$LISTEN_PORT" 10
+}
+
+need() { # need CMD...: skip the whole test when a peer program is missing
+    local c
+    for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip_all "$c not installed"; done
+}
+
+# smtp_raw PORT FILE: send FILE's bytes at once (a pipelining client, or a
+# hostile one) and print everything the server answers until it closes.
+smtp_raw() {
+    timeout "${RAW_TIMEOUT:-10}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        cat "$2" >&3; cat <&3' _ "$1" "$2"
+}
+
+# crlf FILE: print FILE with LF line ends turned into CRLF
+crlf() { sed 's/$/\r/' "$1"; }
+
+# sink_files DIR: the .eml files a sink wrote, oldest first
+sink_files() { ls -1tr "$1"/msg-*.eml 2>/dev/null; }
+sink_count() { sink_files "$1" | wc -l; }
+
+# wait_files DIR N [SECONDS]: until the sink holds N messages
+wait_files() {
+    local i
+    for ((i = 0; i < ${3:-10} * 20; i++)); do
+        [ "$(sink_count "$1")" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# swaks_to PORT ARGS...: swaks against 127.0.0.1:PORT, bounded in time
+swaks_to() {
+    local port=$1; shift
+    timeout 30 swaks --server "127.0.0.1:$port" --helo test.example --suppress-data "$@"
+}
+
+# log_has REGEX: regigated's log contains a matching line
+log_has() { grep -Eq -- "$1" "$T_DIR/regigated.log"; }
