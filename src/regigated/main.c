@@ -36,8 +36,8 @@ static void usage(int code)
     exit(code);
 }
 
-/* Refuse to start twice; write our pid. */
-static void write_pid_file(const char *path)
+/* Refuse to start twice: the pid file names a live process. */
+static void check_pid_file(const char *path)
 {
     char buf[32];
     FILE *fp = fopen(path, "r");
@@ -50,6 +50,11 @@ static void write_pid_file(const char *path)
         if (old > 0 && old != getpid() && kill((pid_t)old, 0) == 0)
             rg_fatal("already running as pid %ld (pid file %s)", old, path);
     }
+}
+
+static void write_pid_file(const char *path)
+{
+    char buf[32];
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         rg_fatal_errno("cannot write pid file %s", path);
@@ -113,6 +118,7 @@ int main(int argc, char **argv)
         rg_conf_free(conf);
         return 0;
     }
+    check_pid_file(conf->pid_file);
     if (rg_master_bind(conf) < 0)
         return 1;
     if (!foreground) {

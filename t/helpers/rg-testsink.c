@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,6 +165,7 @@ int main(int argc, char **argv)
             continue;
         pid_t pid = fork();
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);   /* die with the sink */
             close(fd);
             struct rg_smtp_server_cfg cfg = {
                 .protocol = lmtp ? RG_PROTO_LMTP : RG_PROTO_SMTP,
