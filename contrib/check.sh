@@ -1,0 +1,61 @@
+#!/bin/bash
+# contrib/check.sh - the full test suite, as CI runs it:
+#   1. build with -Werror and run `make check` (unit, integration with real
+#      Postfix/swaks/smtp-source/smtp-sink, fuzz corpora replay);
+#   2. rebuild with ASan+UBSan and run the unit tests and fuzz replays;
+#   3. run the unit tests under valgrind (memcheck).
+# Ends with one line "N passed, N failed". Run as root (the integration
+# tests start private Postfix instances and check the privilege drop).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+top=$PWD
+JOBS=$(nproc 2>/dev/null || echo 2)
+sh contrib/deps.sh || exit 1
+
+pass=0; fail=0; skip=0; status=0
+count() {   # add up automake's summary of a test-suite.log
+    local log=$1 p f s
+    p=$(sed -n 's/^# PASS: *//p' "$log.summary" | tail -1)
+    f=$(( $(sed -n 's/^# FAIL: *//p' "$log.summary" | tail -1) + $(sed -n 's/^# ERROR: *//p' "$log.summary" | tail -1) + $(sed -n 's/^# XPASS: *//p' "$log.summary" | tail -1) ))
+    s=$(sed -n 's/^# SKIP: *//p' "$log.summary" | tail -1)
+    pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0})); skip=$((skip + ${s:-0}))
+}
+run_check() {   # run_check NAME DIR MAKE-ARGS...
+    local name=$1 dir=$2; shift 2
+    echo "=== $name"
+    ( cd "$dir" && make -j"$JOBS" check "$@" ) > "$top/check-$name.log" 2>&1
+    local rc=$?
+    grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$top/check-$name.log" > "$top/check-$name.log.summary"
+    cat "$top/check-$name.log.summary"
+    if [ $rc != 0 ]; then
+        status=1
+        echo "--- $name failed; failing tests:"
+        grep -E '^(FAIL|ERROR|XPASS):' "$top/check-$name.log" | head -40 | while read -r _ t _; do
+            echo "----- $t.log"; grep -v '^ok' "$dir/$t.log" 2>/dev/null | tail -60; done
+    fi
+    count "$top/check-$name.log"
+}
+
+echo "=== build (-Werror)"
+autoreconf -fi > build.log 2>&1 && ./configure --enable-werror >> build.log 2>&1 && make -j"$JOBS" >> build.log 2>&1
+if [ $? != 0 ]; then tail -40 build.log; echo "0 passed, 1 failed"; exit 1; fi
+run_check main "$top"
+
+echo "=== build (ASan + UBSan)"
+rm -rf _build-asan && mkdir _build-asan
+( cd _build-asan && ../configure --enable-werror --enable-asan --enable-ubsan > ../build-asan.log 2>&1 && make -j"$JOBS" >> ../build-asan.log 2>&1 )
+if [ $? != 0 ]; then tail -40 build-asan.log; status=1; fail=$((fail + 1)); else
+    units=$(cd _build-asan && make -s -f Makefile print-unit-tests 2>/dev/null)
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_check asan "$top/_build-asan" TESTS="$units"
+fi
+
+echo "=== valgrind (memcheck) on the unit tests"
+units=$(make -s print-unit-tests)
+run_check valgrind "$top" TESTS="$units" \
+    LOG_COMPILER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
+
+echo
+[ "$skip" -gt 0 ] && echo "($skip skipped)"
+echo "$pass passed, $fail failed"
+exit $status
