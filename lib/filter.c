@@ -102,6 +102,13 @@ static void log_outcome(const struct rg_filter *f, const struct rg_envelope *env
 {
     char *done = rg_calloc(n ? n : 1, 1);
     double delay = (double)(rg_now_ms() - t0) / 1000.0;
+    char name[RG_XF_VALUE_MAX] = "", addr[RG_XF_VALUE_MAX] = "", orig[2 * RG_XF_VALUE_MAX + 16] = "";
+
+    /* the client that Postfix received the message from (XFORWARD) */
+    if (rg_xtext_decode(env->xf.value[RG_XF_NAME], name, sizeof(name)) == 0
+        && rg_xtext_decode(env->xf.value[RG_XF_ADDR], addr, sizeof(addr)) == 0 && (*name || *addr))
+        snprintf(orig, sizeof(orig), " orig_client=%s[%s]", *name ? name : "unknown",
+                 *addr ? addr : "unknown");
 
     for (size_t i = 0; i < n; i++) {
         struct rg_buf to;
@@ -118,10 +125,10 @@ static void log_outcome(const struct rg_filter *f, const struct rg_envelope *env
             }
         }
         rg_info("%s: route=%s client=%s from=<%s> to=%s size=%zu action=%s status=%s "
-                "reply=(%s) delay=%.3f",
+                "reply=(%s) delay=%.3f%s",
                 env->queue_id[0] ? env->queue_id : "NOQUEUE", f->route->name,
                 env->client_addr, env->sender, to.data ? to.data : "", size, action,
-                status_word(&down[i]), down[i].text, delay);
+                status_word(&down[i]), down[i].text, delay, orig);
         rg_buf_free(&to);
     }
     rg_free(done);

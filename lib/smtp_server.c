@@ -325,15 +325,46 @@ static int dispatch(struct session *s, const struct rg_smtp_cmd *cmd)
     return 0;
 }
 
+/*
+ * The session, with its 128 KiB of stream buffers and the spool's memory,
+ * is allocated once per process and reused: a worker serves thousands of
+ * short connections, and fresh large allocations would cost an mmap and
+ * page faults each time.
+ */
+static struct session *session_cache;
+
+static struct session *session_get(const struct rg_smtp_server_cfg *cfg)
+{
+    struct session *s = session_cache;
+    char **rcpts;
+    size_t cap;
+
+    if (s == NULL) {
+        s = rg_calloc(1, sizeof(*s));
+        rg_spool_init(&s->spool, cfg->spool_dir, cfg->spool_mem_limit);
+        session_cache = s;
+    }
+    if (s->spool.dir != cfg->spool_dir || s->spool.mem_limit != cfg->spool_mem_limit) {
+        rg_spool_free(&s->spool);
+        rg_spool_init(&s->spool, cfg->spool_dir, cfg->spool_mem_limit);
+    }
+    rcpts = s->env.rcpts;
+    cap = s->rcpt_cap;
+    memset(&s->env, 0, sizeof(s->env));
+    s->env.rcpts = rcpts;
+    s->rcpt_cap = cap;
+    s->greeted = s->in_mail = s->errors = s->junk = s->quit = s->delivered = 0;
+    return s;
+}
+
 int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
 {
-    struct session *s = rg_calloc(1, sizeof(*s));
+    struct session *s = session_get(cfg);
     char line[RG_SMTP_LINE_MAX];
-    int port, delivered;
+    int port;
 
     s->cfg = cfg;
     rg_stream_init(&s->io, fd, cfg->timeout_ms);
-    rg_spool_init(&s->spool, cfg->spool_dir, cfg->spool_mem_limit);
     rg_peer_name(fd, s->env.client_addr, sizeof(s->env.client_addr), &port);
     arm_watchdog(s);
     reply(s, "220 %s %s regigate", cfg->hostname,
@@ -391,9 +422,5 @@ int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
     if (cfg->watchdog_s > 0)
         alarm(0);
     reset_transaction(s);
-    rg_spool_free(&s->spool);
-    rg_free(s->env.rcpts);
-    delivered = s->delivered;
-    rg_free(s);
-    return delivered;
+    return s->delivered;
 }
