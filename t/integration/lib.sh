@@ -28,17 +28,18 @@ check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
     local d=$1; shift
     "$@" >/dev/null 2>&1; ok $? "$d"
 }
-diag() { printf '# %s\n' "$@" | sed '2,$s/^/# /'; }
+diag() { printf '# %s\n' "$@"; }
 
-# free_port: a random port in 20000..59999 that nothing listens on.
+# free_port: a random port in 20000..59999 that nothing listens on. It is
+# usually called as $(free_port), in a subshell: the ports already handed
+# out are remembered in a file, so two calls never return the same port.
 free_port() {
     local p i
     for ((i = 0; i < 200; i++)); do
         p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        grep -qx "$p" "$T_DIR/.ports" 2>/dev/null && continue
         if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-            # remember it so two calls in one test never return the same port
-            case " ${T_PORTS:-} " in *" $p "*) continue ;; esac
-            T_PORTS="${T_PORTS:-} $p"
+            echo "$p" >> "$T_DIR/.ports"
             echo "$p"; return 0
         fi
     done
