@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential autoconf automake pkg-config
  libssl-dev libyajl-dev libcurl4-openssl-dev libpcre2-dev libinih-dev
  libcmocka-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
- postfix swaks openssl iproute2 procps valgrind clang libclang-rt-14-dev
+ postfix swaks openssl curl iproute2 procps valgrind clang libclang-rt-14-dev
  groff-base"
 need=
 for p in $PKGS; do
