@@ -92,6 +92,9 @@ static const struct key_def keys[] = {
     ROUTE_KEY(process, KT_PROCESS, 0, 0),
     ROUTE_KEY(max_message_size, KT_SIZE, 1, 2 * GIB),
     ROUTE_KEY(max_recipients, KT_INT, 1, 100000),
+    ROUTE_KEY(rules, KT_PATH, 0, 0),
+    ROUTE_KEY(lists_dir, KT_PATH, 0, 0),
+    ROUTE_KEY(max_header_size, KT_SIZE, 1024, 64 * MIB),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -462,6 +465,7 @@ static void add_route(struct parse_ctx *c, const char *name)
     r->process = RG_PROCESS_MESSAGE;
     r->max_message_size = (size_t)(50 * MIB);
     r->max_recipients = 1000;
+    r->max_header_size = (size_t)MIB;
     conf->nroutes = n + 1;
     c->sec = SEC_ROUTE;
     c->route = n;
@@ -774,8 +778,11 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
 {
     if (conf == NULL)
         return NULL;
-    for (size_t i = 0; i < conf->nroutes; i++)
+    for (size_t i = 0; i < conf->nroutes; i++) {
         rg_free(conf->routes[i].name);
+        rg_free(conf->routes[i].rules);
+        rg_free(conf->routes[i].lists_dir);
+    }
     rg_free(conf->routes);
     rg_free(conf->path);
     rg_free(conf->user);

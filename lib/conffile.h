@@ -28,6 +28,9 @@ struct rg_route {
     enum rg_process process;        /* default message */
     size_t max_message_size;        /* bytes, default 52428800 (50 MiB) */
     int max_recipients;             /* default 1000 */
+    char *rules;                    /* rule set file (regigate-rules(5)); NULL = {} */
+    char *lists_dir;                /* directory of the lists the rules name */
+    size_t max_header_size;         /* header section limit, default 1 MiB */
 };
 
 struct rg_conf {

@@ -142,13 +142,15 @@ void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
     long long t0 = rg_now_ms();
     size_t size = rg_spool_size(sp);
 
+    struct rg_msgsrc src = { NULL, 0, sp, 0 };
+
     find_queue_id(env, sp);
     if (f->route->process == RG_PROCESS_RECIPIENT) {
         /* one transaction per recipient, as the appliance splits */
         for (size_t i = 0; i < env->nrcpt; i++)
-            (void)rg_smtpc_send(f->smtpc, env, &env->rcpts[i], 1, sp, &down[i]);
+            (void)rg_smtpc_send(f->smtpc, env, &env->rcpts[i], 1, &src, &down[i]);
     } else {
-        (void)rg_smtpc_send(f->smtpc, env, env->rcpts, env->nrcpt, sp, down);
+        (void)rg_smtpc_send(f->smtpc, env, env->rcpts, env->nrcpt, &src, down);
     }
     log_outcome(f, env, env->rcpts, down, env->nrcpt, size, "forward", t0);
     for (size_t i = 0; i < env->nrcpt; i++)

@@ -238,19 +238,27 @@ static int stream_out(void *ctx, const char *p, size_t n)
     return rg_stream_write(ctx, p, n) == RG_IO_OK ? 0 : -1;
 }
 
-/* Stream the spooled content, stuffed and canonical, then "." CRLF. */
-static int send_content(struct rg_smtpc *c, struct rg_spool *sp)
+static size_t src_size(const struct rg_msgsrc *src)
+{
+    return src->head_len + rg_spool_size(src->sp) - (size_t)src->off;
+}
+
+/* Stream the content, stuffed and canonical, then "." CRLF. */
+static int send_content(struct rg_smtpc *c, const struct rg_msgsrc *src)
 {
     struct rg_data_tx tx;
+    struct rg_spool *sp = src->sp;
     const char *mem = rg_spool_mem(sp);
 
     rg_data_tx_init(&tx, stream_out, &c->io);
+    if (src->head_len > 0 && rg_data_tx_feed(&tx, src->head, src->head_len) < 0)
+        return -1;
     if (mem) {
-        if (rg_data_tx_feed(&tx, mem, rg_spool_size(sp)) < 0)
+        if (rg_data_tx_feed(&tx, mem + src->off, rg_spool_size(sp) - (size_t)src->off) < 0)
             return -1;
     } else {
         char *buf = rg_malloc(65536);
-        off_t off = 0;
+        off_t off = src->off;
         for (;;) {
             ssize_t n = rg_spool_read(sp, buf, 65536, off);
             if (n <= 0 || rg_data_tx_feed(&tx, buf, (size_t)n) < 0) {
@@ -279,7 +287,7 @@ static void set_all(struct rg_reply *replies, size_t n, const struct rg_reply *r
  * caller then retries once on a fresh connection).
  */
 static long attempt(struct rg_smtpc *c, const struct rg_envelope *env, char *const *rcpts,
-                    size_t nrcpt, struct rg_spool *sp, struct rg_reply *replies, int reused)
+                    size_t nrcpt, const struct rg_msgsrc *src, struct rg_reply *replies, int reused)
 {
     struct rg_reply r;
     struct cmdlist cl;
@@ -293,7 +301,7 @@ static long attempt(struct rg_smtpc *c, const struct rg_envelope *env, char *con
         return 0;
     }
     rcpt_ok = rg_calloc(nrcpt, sizeof(int));
-    build_commands(c, env, rg_spool_size(sp), &cl);
+    build_commands(c, env, src_size(src), &cl);
     if (c->pipelining) {
         for (int i = 0; i < cl.n; i++)
             (void)rg_stream_puts(&c->io, cl.line[i]);
@@ -372,7 +380,7 @@ static long attempt(struct rg_smtpc *c, const struct rg_envelope *env, char *con
             disconnect(c);
         goto out;
     }
-    if (send_content(c, sp) < 0) {
+    if (send_content(c, src) < 0) {
         io_failure(c, &r, RG_IO_ERROR, "while sending message content");
         set_all(replies, nrcpt, &r);
         goto out;
@@ -400,7 +408,7 @@ fail_early:
 }
 
 size_t rg_smtpc_send(struct rg_smtpc *c, const struct rg_envelope *env,
-                     char *const *rcpts, size_t nrcpt, struct rg_spool *sp,
+                     char *const *rcpts, size_t nrcpt, const struct rg_msgsrc *src,
                      struct rg_reply *replies)
 {
     struct rg_reply r;
@@ -416,7 +424,7 @@ size_t rg_smtpc_send(struct rg_smtpc *c, const struct rg_envelope *env,
         set_all(replies, nrcpt, &r);
         return 0;
     }
-    n = attempt(c, env, rcpts, nrcpt, sp, replies, reused);
+    n = attempt(c, env, rcpts, nrcpt, src, replies, reused);
     if (n >= 0)
         return (size_t)n;
     /* a cached connection died under us before the peer took anything */
@@ -424,6 +432,6 @@ size_t rg_smtpc_send(struct rg_smtpc *c, const struct rg_envelope *env,
         set_all(replies, nrcpt, &r);
         return 0;
     }
-    n = attempt(c, env, rcpts, nrcpt, sp, replies, 0);
+    n = attempt(c, env, rcpts, nrcpt, src, replies, 0);
     return n > 0 ? (size_t)n : 0;
 }

@@ -26,14 +26,27 @@ struct rg_smtpc *rg_smtpc_free(struct rg_smtpc *c);
 #define RG_SMTPC_IDLE_MAX 30
 
 /*
- * Send the message in sp from env->sender to rcpts[0..nrcpt-1] (which may
+ * What to send: head (may be NULL) followed by the spool's bytes from off
+ * to its end. A message passed unchanged is {NULL, 0, sp, 0}; one whose
+ * header section a rule changed is {new header section, its length, sp,
+ * body offset}.
+ */
+struct rg_msgsrc {
+    const char *head;
+    size_t head_len;
+    struct rg_spool *sp;
+    off_t off;
+};
+
+/*
+ * Send the message src from env->sender to rcpts[0..nrcpt-1] (which may
  * be a subset of env->rcpts). Fills replies[i] with the definitive outcome
  * for rcpts[i]: the DATA reply for accepted recipients, the RCPT reply for
  * refused ones, or a 451 that says what went wrong. Returns the number of
  * recipients that were accepted with a 2xx final reply.
  */
 size_t rg_smtpc_send(struct rg_smtpc *c, const struct rg_envelope *env,
-                     char *const *rcpts, size_t nrcpt, struct rg_spool *sp,
+                     char *const *rcpts, size_t nrcpt, const struct rg_msgsrc *src,
                      struct rg_reply *replies);
 
 #endif
