@@ -3,11 +3,14 @@
  * smuggling is impossible through regigate.
  *
  * Receiving (rg_data_rx): the end of data is recognised ONLY as
- * CR LF "." CR LF. Dot-unstuffing applies only at the start of a
- * CRLF-terminated line. A bare LF or a bare CR inside the data is content,
- * never a line end for the protocol, and is normalised to CR LF in what we
- * store: so "\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n" are all kept as content
- * lines, which the sender below stuffs ("..") for the next hop.
+ * CR LF "." CR LF. Dot-unstuffing applies only at the start of a line
+ * that follows a CR LF: there a leading "." not followed by CR LF is
+ * stuffing and is removed (RFC 5321 4.5.2), even when a bare CR or LF
+ * comes next. A bare LF or a bare CR inside the data is content, never a
+ * line end for the protocol, and is normalised to CR LF in what we store:
+ * so "\n.\n", "\r.\r" and "\n.\r\n" are kept as content lines "." (which
+ * the sender below stuffs as ".." for the next hop), and "\r\n.\n" becomes
+ * an empty content line. None of them ends the data.
  *
  * Sending (rg_data_tx): whatever the content, the output is canonical:
  * CR LF line endings only, every line that starts with "." is stuffed, the

@@ -346,7 +346,8 @@ void rg_peer_name(int fd, char *host, size_t hostlen, int *port)
 
     snprintf(host, hostlen, "unknown");
     *port = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0
+        || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
         return;
     if (getnameinfo((struct sockaddr *)&ss, sl, host, (socklen_t)hostlen, serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV) == 0)

@@ -60,7 +60,9 @@ int rg_queue_id_from_received(const char *hdr, size_t len, char *out, size_t out
         size_t n = 0;
         while (isalnum((unsigned char)w[n]))
             n++;
-        if (n == 0 || n >= outmax)
+        if (n == 0)
+            continue;       /* "from id (...)": a host named id; look on */
+        if (n >= outmax)
             return -1;
         memcpy(out, w, n);
         out[n] = 0;

@@ -61,19 +61,26 @@ static int is_atext(unsigned char c, int utf8)
     return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or > U+10FFFF. */
 static int valid_utf8(const unsigned char *s)
 {
     while (*s) {
+        unsigned cp;
         int n;
         if (*s < 0x80) { s++; continue; }
-        else if ((*s & 0xe0) == 0xc0 && *s >= 0xc2) n = 1;
-        else if ((*s & 0xf0) == 0xe0) n = 2;
-        else if ((*s & 0xf8) == 0xf0 && *s <= 0xf4) n = 3;
+        else if (*s >= 0xc2 && *s <= 0xdf) { n = 1; cp = *s & 0x1f; }
+        else if ((*s & 0xf0) == 0xe0) { n = 2; cp = *s & 0x0f; }
+        else if (*s >= 0xf0 && *s <= 0xf4) { n = 3; cp = *s & 0x07; }
         else return 0;
         s++;
-        for (int i = 0; i < n; i++, s++)
+        for (int i = 0; i < n; i++, s++) {
             if ((*s & 0xc0) != 0x80)
                 return 0;
+            cp = (cp << 6) | (*s & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
+            || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
     }
     return 1;
 }

@@ -177,6 +177,14 @@ static void do_rcpt(struct session *s, const struct rg_smtp_cmd *cmd)
     reply(s, "250 2.1.5 Ok");
 }
 
+/* The reply after DATA: once for SMTP, once per recipient for LMTP. */
+static void final_reply(struct session *s, const char *text)
+{
+    size_t n = s->cfg->protocol == RG_PROTO_LMTP ? s->env.nrcpt : 1;
+    for (size_t i = 0; i < n; i++)
+        reply(s, "%s", text);
+}
+
 static int spool_out(void *ctx, const char *p, size_t n)
 {
     return rg_spool_write(ctx, p, n);
@@ -219,11 +227,11 @@ static int do_data(struct session *s, const struct rg_smtp_cmd *cmd)
     if (rx.toolarge) {
         rg_info("rejected message from <%s>: size exceeds %zu bytes", s->env.sender,
                 s->cfg->max_message_size);
-        reply(s, "552 5.3.4 Message size exceeds fixed limit");
+        final_reply(s, "552 5.3.4 Message size exceeds fixed limit");
     } else if (rx.out_error || rg_spool_finish(&s->spool) < 0) {
         rg_error("cannot spool message in %s: %s", s->cfg->spool_dir,
                  strerror(s->spool.error ? s->spool.error : EIO));
-        reply(s, "451 4.3.0 Error: local error spooling the message, try again later");
+        final_reply(s, "451 4.3.0 Error: local error spooling the message, try again later");
     } else {
         size_t n = s->env.nrcpt;
         struct rg_reply *per = rg_calloc(n, sizeof(*per));
@@ -242,6 +250,7 @@ static int do_data(struct session *s, const struct rg_smtp_cmd *cmd)
         rg_free(per);
     }
     reset_transaction(s);
+    s->junk = 0;    /* as Postfix: a completed transaction clears the junk count */
     arm_watchdog(s);
     return 0;
 }
@@ -360,7 +369,7 @@ static struct session *session_get(const struct rg_smtp_server_cfg *cfg)
 int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
 {
     struct session *s = session_get(cfg);
-    char line[RG_SMTP_LINE_MAX];
+    char line[RG_SMTP_LINE_MAX + 1];
     int port;
 
     s->cfg = cfg;
