@@ -986,10 +986,36 @@ static void test_contrib_sample(void **state)
     rg_conf_free(conf);
 }
 
+/* The rule engine's route keys: paths and the header section limit. */
+static void test_rules_keys(void **state)
+{
+    static const struct bad_case cases[] = {
+        { ROUTE_OUT "rules = rules.json\n", 4, "rules must be an absolute path, not 'rules.json'" },
+        { ROUTE_OUT "lists_dir = lists\n", 4, "lists_dir must be an absolute path, not 'lists'" },
+        { ROUTE_OUT "max_header_size = 1000\n", 4, "max_header_size must be between 1024 and 67108864 bytes" },
+    };
+    struct rg_conf *conf;
+
+    (void)state;
+    EXPECT_ERRORS(cases);
+    conf = load_ok(ROUTE_OUT "rules = /etc/regigate/out.json\nlists_dir = /etc/regigate/lists\n"
+                   "max_header_size = 2k\n");
+    assert_string_equal(conf->routes[0].rules, "/etc/regigate/out.json");
+    assert_string_equal(conf->routes[0].lists_dir, "/etc/regigate/lists");
+    assert_int_equal(conf->routes[0].max_header_size, 2048);
+    assert_null(rg_conf_free(conf));
+    conf = load_ok(ROUTE_OUT);
+    assert_null(conf->routes[0].rules);
+    assert_null(conf->routes[0].lists_dir);
+    assert_int_equal(conf->routes[0].max_header_size, 1024 * 1024);
+    assert_null(rg_conf_free(conf));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_rules_keys),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_route_lookup_and_free),
         cmocka_unit_test(test_comments_and_inline_comments),
