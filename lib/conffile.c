@@ -37,6 +37,8 @@
 #include "mem.h"
 
 #define ROUTE_NAME_MAX 64
+/* Where a route's provider key and certificate live unless cert_dir says. */
+#define CERT_DIR_BASE "/etc/regigate/routes"
 
 #define KIB 1024LL
 #define MIB (1024LL * KIB)
@@ -55,6 +57,7 @@ enum key_type {
     KT_PROTOCOL,    /* enum rg_protocol */
     KT_PROCESS,     /* enum rg_process */
     KT_HOSTPORT,    /* struct rg_hostport */
+    KT_URL,         /* char *, provider URL, stored as "https://..." */
 };
 
 struct key_def {
@@ -95,6 +98,15 @@ static const struct key_def keys[] = {
     ROUTE_KEY(rules, KT_PATH, 0, 0),
     ROUTE_KEY(lists_dir, KT_PATH, 0, 0),
     ROUTE_KEY(max_header_size, KT_SIZE, 1024, 64 * MIB),
+    ROUTE_KEY(provider, KT_URL, 0, 0),
+    ROUTE_KEY(provider_ca, KT_PATH, 0, 0),
+    ROUTE_KEY(provider_cert, KT_PATH, 0, 0),
+    ROUTE_KEY(provider_key, KT_PATH, 0, 0),
+    ROUTE_KEY(cert_dir, KT_PATH, 0, 0),
+    ROUTE_KEY(provider_connect_timeout, KT_INT, 1, 300),
+    ROUTE_KEY(provider_timeout, KT_INT, 1, 3600),
+    ROUTE_KEY(account_cache_ttl, KT_INT, 0, 86400),
+    ROUTE_KEY(account_cache_negative_ttl, KT_INT, 0, 86400),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -294,6 +306,39 @@ static bool same_hostport(const struct rg_hostport *a, const struct rg_hostport 
     return strcasecmp(a->host, b->host) == 0;
 }
 
+int rg_provider_url_check(const char *s)
+{
+    struct rg_hostport hp;
+    char rest[sizeof(hp.host) + 16];
+    bool scheme = strncmp(s, "https://", 8) == 0;
+    size_t len;
+
+    if (scheme)
+        s += 8;
+    len = strlen(s);
+    if (len > 0 && s[len - 1] == '/')
+        len--;                          /* "https://host:8443/" */
+    if (len == 0 || len >= sizeof(rest))
+        return -1;
+    memcpy(rest, s, len);
+    rest[len] = '\0';
+    if (strpbrk(rest, "/?#@ ") != NULL)
+        return -1;                      /* no path, query, user or blanks */
+    if (rg_hostport_parse(rest, &hp) == 0)
+        return 0;
+    /* without a port only after "https://" (port 443) */
+    if (!scheme)
+        return -1;
+    if (rest[0] == '[') {
+        struct in6_addr a6;
+        if (rest[len - 1] != ']')
+            return -1;
+        rest[len - 1] = '\0';
+        return inet_pton(AF_INET6, rest + 1, &a6) == 1 ? 0 : -1;
+    }
+    return valid_hostname(rest) ? 0 : -1;
+}
+
 static const char *hostport_str(const struct rg_hostport *hp, char *buf, size_t len)
 {
     if (strchr(hp->host, ':') != NULL)
@@ -367,6 +412,7 @@ static void set_string(char **dst, const char *v)
 static int parse_value(struct parse_ctx *c, const struct key_def *k, const char *v, void *dst)
 {
     int n;
+    char *url;
 
     if (v[0] == '\0') {
         fail(c, c->lineno, "%s has an empty value", k->name);
@@ -427,6 +473,22 @@ static int parse_value(struct parse_ctx *c, const struct key_def *k, const char 
         }
         set_string(dst, v);
         return 0;
+    case KT_URL:
+        if (strncasecmp(v, "https://", 8) != 0 && strstr(v, "://") != NULL) {
+            fail(c, c->lineno, "%s must be an https URL, not '%s'", k->name, v);
+            return -1;
+        }
+        if (rg_provider_url_check(v) < 0) {
+            fail(c, c->lineno, "%s must be https://HOST[:PORT] or HOST:PORT, not '%s'",
+                 k->name, v);
+            return -1;
+        }
+        rg_free(*(char **)dst);
+        *(char **)dst = strncmp(v, "https://", 8) == 0 ? rg_strdup(v) : rg_sprintf("https://%s", v);
+        url = *(char **)dst;
+        if (url[strlen(url) - 1] == '/')
+            url[strlen(url) - 1] = '\0';
+        return 0;
     case KT_HOSTPORT:
         if (rg_hostport_parse(v, dst) < 0) {
             fail(c, c->lineno, "%s must be host:port or [address]:port with a port from 1 to "
@@ -466,6 +528,10 @@ static void add_route(struct parse_ctx *c, const char *name)
     r->max_message_size = (size_t)(50 * MIB);
     r->max_recipients = 1000;
     r->max_header_size = (size_t)MIB;
+    r->provider_connect_timeout = 10;
+    r->provider_timeout = 30;
+    r->account_cache_ttl = 300;
+    r->account_cache_negative_ttl = 60;
     conf->nroutes = n + 1;
     c->sec = SEC_ROUTE;
     c->route = n;
@@ -688,6 +754,29 @@ static void check_route_addresses(struct parse_ctx *c, size_t i)
                  r->name, conf->routes[j].name);
 }
 
+/* The provider keys of route i: a provider needs its CA; defaults of the
+ * paths that depend on the route's name or cert_dir. */
+static void check_route_provider(struct parse_ctx *c, size_t i)
+{
+    struct rg_route *r = &c->conf->routes[i];
+    const struct key_lines *kl = &c->route_keys[i];
+
+    if (r->provider != NULL && r->provider_ca == NULL)
+        fail(c, key_line(kl, SEC_ROUTE, "provider"), "route '%s' has a 'provider' but no "
+             "'provider_ca' (the provider's CA certificate)", r->name);
+    if (r->provider_connect_timeout > r->provider_timeout)
+        fail(c, max_int(key_line(kl, SEC_ROUTE, "provider_connect_timeout"),
+                        key_line(kl, SEC_ROUTE, "provider_timeout")),
+             "provider_connect_timeout (%d) must not be greater than provider_timeout (%d)",
+             r->provider_connect_timeout, r->provider_timeout);
+    if (r->cert_dir == NULL)
+        r->cert_dir = rg_sprintf("%s/%s", CERT_DIR_BASE, r->name);
+    if (r->provider_cert == NULL)
+        r->provider_cert = rg_sprintf("%s/provider.crt", r->cert_dir);
+    if (r->provider_key == NULL)
+        r->provider_key = rg_sprintf("%s/provider.key", r->cert_dir);
+}
+
 static void check_conf(struct parse_ctx *c)
 {
     const struct rg_conf *conf = c->conf;
@@ -707,6 +796,8 @@ static void check_conf(struct parse_ctx *c)
     }
     for (size_t i = 0; i < conf->nroutes && !c->failed; i++)
         check_route_addresses(c, i);
+    for (size_t i = 0; i < conf->nroutes && !c->failed; i++)
+        check_route_provider(c, i);
 }
 
 /* ---- public interface ------------------------------------------------------- */
@@ -782,6 +873,11 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
         rg_free(conf->routes[i].name);
         rg_free(conf->routes[i].rules);
         rg_free(conf->routes[i].lists_dir);
+        rg_free(conf->routes[i].provider);
+        rg_free(conf->routes[i].provider_ca);
+        rg_free(conf->routes[i].cert_dir);
+        rg_free(conf->routes[i].provider_cert);
+        rg_free(conf->routes[i].provider_key);
     }
     rg_free(conf->routes);
     rg_free(conf->path);

@@ -31,6 +31,17 @@ struct rg_route {
     char *rules;                    /* rule set file (regigate-rules(5)); NULL = {} */
     char *lists_dir;                /* directory of the lists the rules name */
     size_t max_header_size;         /* header section limit, default 1 MiB */
+    /* The key provider (doc/provider-protocol.md). After loading, cert_dir,
+     * provider_cert and provider_key are never NULL (defaults filled in). */
+    char *provider;                 /* "https://host[:port]"; NULL = none */
+    char *provider_ca;              /* the provider CA (PEM); required with provider */
+    char *cert_dir;                 /* default /etc/regigate/routes/NAME */
+    char *provider_cert;            /* default cert_dir/provider.crt */
+    char *provider_key;             /* default cert_dir/provider.key */
+    int provider_connect_timeout;   /* seconds, default 10 */
+    int provider_timeout;           /* seconds for a whole request, default 30 */
+    int account_cache_ttl;          /* seconds an account "yes" is cached, default 300 */
+    int account_cache_negative_ttl; /* seconds a "no account" is cached, default 60 */
 };
 
 struct rg_conf {
@@ -62,6 +73,9 @@ const struct rg_route *rg_conf_route(const struct rg_conf *conf, const char *nam
 
 /* "host:port" or "[v6addr]:port" -> hp. 0 ok, -1 bad syntax or port. */
 int rg_hostport_parse(const char *s, struct rg_hostport *hp);
+/* Is s a provider URL: "https://HOST[:PORT][/]" or "HOST:PORT", HOST a host
+ * name, an IPv4 address or a bracketed IPv6 address? 0 ok, -1 not. */
+int rg_provider_url_check(const char *s);
 /* Is host a loopback address (127.0.0.0/8, ::1) or "localhost"? */
 int rg_host_is_loopback(const char *host);
 

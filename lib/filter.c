@@ -5,18 +5,22 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "filter.h"
+#include "header.h"
 #include "log.h"
 #include "mem.h"
 #include "netio.h"
 #include "queueid.h"
 
-void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route)
+void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route,
+                    const struct rg_rules *rules)
 {
     f->conf = conf;
     f->route = route;
+    f->rules = rules;
     f->smtpc = rg_smtpc_new(&route->reinject, conf->myhostname, conf->reinject_timeout * 1000);
 }
 
@@ -86,75 +90,274 @@ void rg_filter_summarize(const struct rg_reply *per, size_t n, struct rg_reply *
         rg_reply_set(summary, 451, "451 4.3.0 Error: no recipients");
 }
 
-static const char *status_word(const struct rg_reply *r)
+static const char *status_word(const struct rg_reply *r, enum rg_action action)
 {
     switch (rg_reply_class(r)) {
-    case 2: return "sent";
-    case 5: return "bounced";
+    case 2: return action == RG_ACT_DISCARD ? "discarded" : "sent";
+    case 5: return action == RG_ACT_REJECT ? "rejected" : "bounced";
     default: return "deferred";
     }
 }
 
-/* One log line per distinct outcome among rcpts. */
-static void log_outcome(const struct rg_filter *f, const struct rg_envelope *env,
-                        char *const *rcpts, const struct rg_reply *down, size_t n,
-                        size_t size, const char *action, long long t0)
+/* Everything about one message that the steps below share. */
+struct job {
+    struct rg_filter *f;
+    struct rg_envelope *env;
+    struct rg_spool *sp;
+    size_t size;
+    long long t0;
+    char orig[2 * RG_XF_VALUE_MAX + 16];    /* " orig_client=name[addr]" or "" */
+    const char *head;       /* the header section bytes (for rules) */
+    size_t head_avail;
+    char *head_buf;         /* owned copy when the spool is a file */
+    struct rg_reply *down;  /* per recipient: what happened (logged) */
+    struct rg_reply *up;    /* per recipient: our reply upstream */
+};
+
+/* One log line per distinct outcome among the recipients in idx[]. */
+static void log_outcome(struct job *j, const size_t *idx, size_t n, enum rg_action action,
+                        const char *rule)
 {
     char *done = rg_calloc(n ? n : 1, 1);
-    double delay = (double)(rg_now_ms() - t0) / 1000.0;
-    char name[RG_XF_VALUE_MAX] = "", addr[RG_XF_VALUE_MAX] = "", orig[2 * RG_XF_VALUE_MAX + 16] = "";
+    double delay = (double)(rg_now_ms() - j->t0) / 1000.0;
+    const struct rg_envelope *env = j->env;
 
-    /* the client that Postfix received the message from (XFORWARD) */
-    if (rg_xtext_decode(env->xf.value[RG_XF_NAME], name, sizeof(name)) == 0
-        && rg_xtext_decode(env->xf.value[RG_XF_ADDR], addr, sizeof(addr)) == 0 && (*name || *addr))
-        snprintf(orig, sizeof(orig), " orig_client=%s[%s]", *name ? name : "unknown",
-                 *addr ? addr : "unknown");
-
-    for (size_t i = 0; i < n; i++) {
+    for (size_t a = 0; a < n; a++) {
+        const struct rg_reply *r = &j->down[idx[a]];
         struct rg_buf to;
-        if (done[i])
+        if (done[a])
             continue;
         rg_buf_init(&to, 1500);
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || strcmp(down[j].text, down[i].text) != 0)
+        for (size_t b = a; b < n; b++) {
+            if (done[b] || strcmp(j->down[idx[b]].text, r->text) != 0)
                 continue;
-            done[j] = 1;
-            if (rg_buf_printf(&to, "%s<%s>", to.len ? "," : "", rcpts[j]) < 0) {
+            done[b] = 1;
+            if (rg_buf_printf(&to, "%s<%s>", to.len ? "," : "", env->rcpts[idx[b]]) < 0) {
                 (void)rg_buf_appends(&to, ",...");
                 break;
             }
         }
-        rg_info("%s: route=%s client=%s from=<%s> to=%s size=%zu action=%s status=%s "
+        rg_info("%s: route=%s client=%s from=<%s> to=%s size=%zu action=%s rule=%s status=%s "
                 "reply=(%s) delay=%.3f%s",
-                env->queue_id[0] ? env->queue_id : "NOQUEUE", f->route->name,
-                env->client_addr, env->sender, to.data ? to.data : "", size, action,
-                status_word(&down[i]), down[i].text, delay, orig);
+                env->queue_id[0] ? env->queue_id : "NOQUEUE", j->f->route->name,
+                env->client_addr, env->sender, to.data ? to.data : "", j->size,
+                rg_action_name(action), rule, status_word(r, action), r->text, delay, j->orig);
         rg_buf_free(&to);
     }
     rg_free(done);
 }
 
+/* Reinject src to the recipients idx[0..n). */
+static void reinject(struct job *j, const size_t *idx, size_t n, const struct rg_msgsrc *src)
+{
+    char **rcpts = rg_calloc(n, sizeof(char *));
+    struct rg_reply *down = rg_calloc(n, sizeof(*down));
+
+    for (size_t i = 0; i < n; i++)
+        rcpts[i] = j->env->rcpts[idx[i]];
+    (void)rg_smtpc_send(j->f->smtpc, j->env, rcpts, n, src, down);
+    for (size_t i = 0; i < n; i++) {
+        j->down[idx[i]] = down[i];
+        upstream_reply(&down[i], &j->up[idx[i]]);
+    }
+    rg_free(down);
+    rg_free(rcpts);
+}
+
+/* Make the header section available: the first max_header_size + 1 bytes. */
+static int load_head(struct job *j)
+{
+    size_t want = j->f->route->max_header_size + 1;
+    const char *mem = rg_spool_mem(j->sp);
+
+    if (want > j->size)
+        want = j->size;
+    if (mem) {
+        j->head = mem;
+        j->head_avail = want;
+        return 0;
+    }
+    j->head_buf = rg_malloc(want ? want : 1);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = rg_spool_read(j->sp, j->head_buf + got, want - got, (off_t)got);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    j->head = j->head_buf;
+    j->head_avail = want;
+    return 0;
+}
+
+/* Is the message an S/MIME (CMS) encrypted one? Top-level Content-Type. */
+static int is_encrypted(const struct rg_headers *h)
+{
+    long i = rg_headers_find(h, "Content-Type", 0);
+    char *v;
+    int enc = 0;
+
+    if (i < 0)
+        return 0;
+    v = rg_header_value(h, (size_t)i);
+    enc = strncasecmp(v, "application/pkcs7-mime", 22) == 0
+          || strncasecmp(v, "application/x-pkcs7-mime", 24) == 0;
+    rg_free(v);
+    return enc;
+}
+
+/* Carry out one rule decision for the recipients idx[0..n). */
+static void act(struct job *j, const size_t *idx, size_t n, const struct rg_rules_result *res)
+{
+    struct rg_reply r;
+
+    switch (res->action) {
+    case RG_ACT_FORWARD: {
+        struct rg_msgsrc src = { NULL, 0, j->sp, 0 };
+        struct rg_headers h;
+        char *head = NULL;
+
+        if (res->ntags > 0) {
+            memset(&h, 0, sizeof(h));
+            (void)rg_headers_parse(j->head, j->head_avail, j->head_avail == j->size,
+                                   j->f->route->max_header_size, &h);
+            if (rg_rules_apply_tags(res, &h) > 0) {
+                head = rg_headers_serialize(&h, &src.head_len);
+                src.head = head;
+                src.off = (off_t)h.body_offset;
+            }
+            rg_headers_free(&h);
+        }
+        reinject(j, idx, n, &src);
+        rg_free(head);
+        break;
+    }
+    case RG_ACT_REJECT:
+    case RG_ACT_TEMPFAIL:
+        rg_reply_set(&r, res->action == RG_ACT_REJECT ? 550 : 451, "%s", res->reply);
+        r.code = (res->reply[0] - '0') * 100 + (res->reply[1] - '0') * 10 + (res->reply[2] - '0');
+        for (size_t i = 0; i < n; i++)
+            j->down[idx[i]] = j->up[idx[i]] = r;
+        break;
+    case RG_ACT_DISCARD:
+        rg_reply_set(&r, 250, "250 2.0.0 Ok: discarded by policy (rule %.200s)", res->rule);
+        for (size_t i = 0; i < n; i++)
+            j->down[idx[i]] = j->up[idx[i]] = r;
+        break;
+    case RG_ACT_ENCRYPT:
+    case RG_ACT_DECRYPT:
+        /* never pass on mail that policy says to encrypt: retry later */
+        rg_reply_set(&r, 451, "451 4.7.0 Error: action %s is not available in this version",
+                     rg_action_name(res->action));
+        for (size_t i = 0; i < n; i++)
+            j->down[idx[i]] = j->up[idx[i]] = r;
+        break;
+    }
+    log_outcome(j, idx, n, res->action, res->rule);
+}
+
+static void decide(struct job *j)
+{
+    struct rg_envelope *env = j->env;
+    size_t *idx = rg_calloc(env->nrcpt, sizeof(size_t));
+    struct rg_headers h;
+    struct rg_rules_result res;
+    struct rg_rules_input in;
+
+    memset(&h, 0, sizeof(h));
+    if (load_head(j) < 0) {
+        struct rg_reply r;
+        rg_error("%s: cannot read the spooled message", env->queue_id[0] ? env->queue_id : "NOQUEUE");
+        rg_reply_set(&r, 451, "451 4.3.0 Error: local error reading the message");
+        for (size_t i = 0; i < env->nrcpt; i++)
+            j->down[i] = j->up[i] = r;
+        goto out;
+    }
+    if (rg_headers_parse(j->head, j->head_avail, j->head_avail == j->size,
+                         j->f->route->max_header_size, &h) != RG_HDR_OK) {
+        struct rg_reply r;
+        rg_reply_set(&r, 552, "552 5.3.4 Error: message header section exceeds %zu bytes",
+                     j->f->route->max_header_size);
+        for (size_t i = 0; i < env->nrcpt; i++) {
+            j->down[i] = j->up[i] = r;
+            idx[i] = i;
+        }
+        log_outcome(j, idx, env->nrcpt, RG_ACT_REJECT, "-");
+        goto out;
+    }
+    memset(&in, 0, sizeof(in));
+    in.sender = env->sender;
+    in.headers = &h;
+    in.size = j->size;
+    in.encrypted = is_encrypted(&h);
+    if (j->f->route->process == RG_PROCESS_RECIPIENT) {
+        for (size_t i = 0; i < env->nrcpt; i++) {
+            in.rcpts = (const char *const *)&env->rcpts[i];
+            in.nrcpt = 1;
+            memset(&res, 0, sizeof(res));
+            rg_rules_eval(j->f->rules, &in, &res);
+            idx[0] = i;
+            act(j, idx, 1, &res);
+            rg_rules_result_free(&res);
+        }
+    } else {
+        in.rcpts = (const char *const *)env->rcpts;
+        in.nrcpt = env->nrcpt;
+        memset(&res, 0, sizeof(res));
+        rg_rules_eval(j->f->rules, &in, &res);
+        for (size_t i = 0; i < env->nrcpt; i++)
+            idx[i] = i;
+        act(j, idx, env->nrcpt, &res);
+        rg_rules_result_free(&res);
+    }
+out:
+    rg_headers_free(&h);
+    rg_free(idx);
+}
+
 void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
                        struct rg_reply *per_rcpt, struct rg_reply *summary)
 {
-    struct rg_filter *f = ctx;
-    struct rg_reply *down = rg_calloc(env->nrcpt, sizeof(*down));
-    long long t0 = rg_now_ms();
-    size_t size = rg_spool_size(sp);
+    struct job j;
+    char name[RG_XF_VALUE_MAX] = "", addr[RG_XF_VALUE_MAX] = "";
 
-    struct rg_msgsrc src = { NULL, 0, sp, 0 };
-
+    memset(&j, 0, sizeof(j));
+    j.f = ctx;
+    j.env = env;
+    j.sp = sp;
+    j.size = rg_spool_size(sp);
+    j.t0 = rg_now_ms();
+    j.down = rg_calloc(env->nrcpt, sizeof(*j.down));
+    j.up = per_rcpt;
     find_queue_id(env, sp);
-    if (f->route->process == RG_PROCESS_RECIPIENT) {
-        /* one transaction per recipient, as the appliance splits */
+    /* the client that Postfix received the message from (XFORWARD) */
+    if (rg_xtext_decode(env->xf.value[RG_XF_NAME], name, sizeof(name)) == 0
+        && rg_xtext_decode(env->xf.value[RG_XF_ADDR], addr, sizeof(addr)) == 0 && (*name || *addr))
+        snprintf(j.orig, sizeof(j.orig), " orig_client=%s[%s]", *name ? name : "unknown",
+                 *addr ? addr : "unknown");
+
+    if (j.f->rules == NULL) {
+        /* the empty rule set: forward byte for byte, without parsing */
+        struct rg_msgsrc src = { NULL, 0, sp, 0 };
+        size_t *idx = rg_calloc(env->nrcpt, sizeof(size_t));
+        if (j.f->route->process == RG_PROCESS_RECIPIENT) {
+            for (size_t i = 0; i < env->nrcpt; i++) {
+                idx[i] = i;
+                reinject(&j, &idx[i], 1, &src);
+            }
+        } else {
+            for (size_t i = 0; i < env->nrcpt; i++)
+                idx[i] = i;
+            reinject(&j, idx, env->nrcpt, &src);
+        }
         for (size_t i = 0; i < env->nrcpt; i++)
-            (void)rg_smtpc_send(f->smtpc, env, &env->rcpts[i], 1, &src, &down[i]);
+            idx[i] = i;
+        log_outcome(&j, idx, env->nrcpt, RG_ACT_FORWARD, "{}");
+        rg_free(idx);
     } else {
-        (void)rg_smtpc_send(f->smtpc, env, env->rcpts, env->nrcpt, &src, down);
+        decide(&j);
     }
-    log_outcome(f, env, env->rcpts, down, env->nrcpt, size, "forward", t0);
-    for (size_t i = 0; i < env->nrcpt; i++)
-        upstream_reply(&down[i], &per_rcpt[i]);
     rg_filter_summarize(per_rcpt, env->nrcpt, summary);
-    rg_free(down);
+    rg_free(j.head_buf);
+    rg_free(j.down);
 }

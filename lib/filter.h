@@ -3,8 +3,10 @@
  * reinject, then say what happened (one reply per recipient for LMTP, one
  * summary for SMTP) and log one line per outcome with the queue id.
  *
- * Today the decision is always "forward" (the empty rule set): the message
- * passes byte for byte. The rule engine and the crypto plug in here.
+ * The route's rule set decides (regigate-rules(5)): per message, or per
+ * recipient with process = recipient. Without rules (or with {}) every
+ * message is forwarded byte for byte without being parsed; a message is
+ * also passed byte for byte when no tag changed its header section.
  *
  * Mixed outcomes with SMTP input (one reply for all recipients) are
  * resolved so that no copy is lost: any temporary failure makes the whole
@@ -18,16 +20,19 @@
 
 #include "conffile.h"
 #include "envelope.h"
+#include "rules.h"
 #include "smtp_client.h"
 #include "spool.h"
 
 struct rg_filter {
     const struct rg_conf *conf;
     const struct rg_route *route;
-    struct rg_smtpc *smtpc;     /* kept open across messages */
+    const struct rg_rules *rules;   /* NULL: the empty rule set */
+    struct rg_smtpc *smtpc;         /* kept open across messages */
 };
 
-void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route);
+void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route,
+                    const struct rg_rules *rules);
 void rg_filter_free(struct rg_filter *f);
 
 /* An rg_deliver_fn (smtp_server.h); ctx is a struct rg_filter. */

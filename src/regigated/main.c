@@ -113,6 +113,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "regigated: %s\n", err);
         return 1;
     }
+    if (rg_master_load_rules(conf) < 0) {
+        fprintf(stderr, "regigated: %s: rule set errors, see above\n", path);
+        return 1;
+    }
     if (test_only) {
         printf("%s: configuration ok, %zu route(s)\n", path, conf->nroutes);
         rg_conf_free(conf);

@@ -28,6 +28,7 @@
 #include "master.h"
 #include "mem.h"
 #include "netio.h"
+#include "rules.h"
 #include "worker.h"
 
 struct listener {
@@ -47,6 +48,8 @@ static struct {
     struct listener *ls;
     size_t nls;
     struct rg_worker_listener *wl;     /* per route: fd + route, for workers */
+    struct rg_rules **rules;           /* per route, NULL = the empty rule set */
+    struct rg_rules **pending_rules;   /* loaded by rg_master_load_rules */
     struct child *kids;
     size_t nkids, capkids;
     int gen;
@@ -116,12 +119,58 @@ static void set_worker_listeners(void)
     for (size_t i = 0; i < M.nls; i++) {
         M.wl[i].fd = M.ls[i].fd;
         M.wl[i].route = &M.conf->routes[i];
+        M.wl[i].rules = M.rules ? M.rules[i] : NULL;
     }
+}
+
+static void rules_diag(void *ctx, enum rg_diag_severity sev, const char *file, int line,
+                       int col, const char *msg)
+{
+    const char *route = ctx;
+    if (sev == RG_DIAG_ERROR)
+        rg_error("route %s: %s:%d:%d: %s", route, file, line, col, msg);
+    else
+        rg_warn("route %s: %s:%d:%d: %s", route, file, line, col, msg);
+}
+
+static void free_rules(struct rg_rules **rules, size_t n)
+{
+    if (rules == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        rg_rules_free(rules[i]);
+    rg_free(rules);
+}
+
+int rg_master_load_rules(const struct rg_conf *conf)
+{
+    struct rg_rules **rules = rg_calloc(conf->nroutes, sizeof(*rules));
+    int failed = 0;
+
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const struct rg_route *r = &conf->routes[i];
+        if (r->rules == NULL)
+            continue;
+        rules[i] = rg_rules_load_file(r->rules, r->lists_dir, rules_diag, r->name);
+        if (rules[i] == NULL) {
+            rg_error("route %s: rule set %s not loaded", r->name, r->rules);
+            failed = 1;
+        }
+    }
+    if (failed) {
+        free_rules(rules, conf->nroutes);
+        return -1;
+    }
+    free_rules(M.pending_rules, 0);
+    M.pending_rules = rules;
+    return 0;
 }
 
 int rg_master_bind(struct rg_conf *conf)
 {
     M.conf = conf;
+    M.rules = M.pending_rules;
+    M.pending_rules = NULL;
     if (open_listeners(conf, NULL, 0, &M.ls, &M.nls) < 0)
         return -1;
     set_worker_listeners();
@@ -298,8 +347,15 @@ static void reload(void)
         rg_conf_free(nc);
         return;
     }
+    if (rg_master_load_rules(nc) < 0) {
+        rg_error("reload refused: rule set errors (see above); keeping the current configuration");
+        rg_conf_free(nc);
+        return;
+    }
     if (open_listeners(nc, M.ls, M.nls, &nls, &nn) < 0) {
         rg_error("reload refused: cannot open listeners; keeping the current configuration");
+        free_rules(M.pending_rules, nc->nroutes);
+        M.pending_rules = NULL;
         rg_conf_free(nc);
         return;
     }
@@ -315,6 +371,9 @@ static void reload(void)
     M.nls = nn;
     /* old workers keep pointers into the old conf in their own memory
      * (copied at fork), so the master can free its copy now */
+    free_rules(M.rules, M.conf->nroutes);
+    M.rules = M.pending_rules;
+    M.pending_rules = NULL;
     rg_conf_free(M.conf);
     M.conf = nc;
     set_worker_listeners();
@@ -376,10 +435,11 @@ int rg_master_run(struct rg_conf *conf)
             conf->nroutes, conf->max_servers);
     for (size_t i = 0; i < conf->nroutes; i++) {
         const struct rg_route *r = &conf->routes[i];
-        rg_info("route %s: %s on %s:%d, reinject to %s:%d, process=%s", r->name,
+        rg_info("route %s: %s on %s:%d, reinject to %s:%d, process=%s, rules=%s", r->name,
                 r->protocol == RG_PROTO_LMTP ? "lmtp" : "smtp", r->listen.host, r->listen.port,
                 r->reinject.host, r->reinject.port,
-                r->process == RG_PROCESS_RECIPIENT ? "recipient" : "message");
+                r->process == RG_PROCESS_RECIPIENT ? "recipient" : "message",
+                r->rules ? r->rules : "{}");
     }
     while (!got_term) {
         struct pollfd pfd[2] = {
@@ -405,6 +465,7 @@ int rg_master_run(struct rg_conf *conf)
     rg_info("stopping: waiting up to %ds for messages in progress", M.conf->shutdown_timeout);
     shutdown_pool();
     rg_info("stopped");
+    free_rules(M.rules, M.conf->nroutes);
     rg_conf_free(M.conf);
     return 0;
 }

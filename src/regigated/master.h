@@ -7,6 +7,8 @@
 
 #include "conffile.h"
 
+/* Load every route's rule set; on errors log them all and return -1. */
+int rg_master_load_rules(const struct rg_conf *conf);
 /* Bind every route's listener; on failure print why and return -1. */
 int rg_master_bind(struct rg_conf *conf);
 /* Drop root to conf->user; prepare the spool directory. Fatal on failure. */

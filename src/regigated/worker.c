@@ -79,7 +79,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     for (size_t i = 0; i < nls; i++) {
         pfd[i].fd = ls[i].fd;
         pfd[i].events = POLLIN;
-        rg_filter_init(&filters[i], conf, ls[i].route);
+        rg_filter_init(&filters[i], conf, ls[i].route, ls[i].rules);
     }
     tell_master(status_fd, 0);
     while (!worker_stop && served < conf->max_requests && getppid() == master) {

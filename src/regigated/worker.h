@@ -15,9 +15,12 @@ struct rg_worker_status {
     char busy;          /* 1 = serving a connection, 0 = waiting */
 };
 
+struct rg_rules;
+
 struct rg_worker_listener {
     int fd;
     const struct rg_route *route;
+    const struct rg_rules *rules;   /* NULL: the empty rule set */
 };
 
 void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,

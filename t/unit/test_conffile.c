@@ -981,6 +981,12 @@ static void test_contrib_sample(void **state)
         assert_int_equal(conf->routes[i].process, defaults->routes[0].process);
         assert_int_equal(conf->routes[i].max_message_size, defaults->routes[0].max_message_size);
         assert_int_equal(conf->routes[i].max_recipients, defaults->routes[0].max_recipients);
+        assert_int_equal(conf->routes[i].provider_connect_timeout,
+                         defaults->routes[0].provider_connect_timeout);
+        assert_int_equal(conf->routes[i].provider_timeout, defaults->routes[0].provider_timeout);
+        assert_int_equal(conf->routes[i].account_cache_ttl, defaults->routes[0].account_cache_ttl);
+        assert_int_equal(conf->routes[i].account_cache_negative_ttl,
+                         defaults->routes[0].account_cache_negative_ttl);
     }
     rg_conf_free(defaults);
     rg_conf_free(conf);
@@ -1011,11 +1017,173 @@ static void test_rules_keys(void **state)
     assert_null(rg_conf_free(conf));
 }
 
+/* The key provider's route keys and their defaults. */
+static void test_provider_keys(void **state)
+{
+    struct rg_conf *conf;
+    const struct rg_route *r;
+
+    (void)state;
+    conf = load_ok(ROUTE_OUT
+                   "provider = https://provider.example:8443\n"
+                   "provider_ca = /etc/regigate/provider-ca.crt\n"
+                   "cert_dir = /var/lib/regigate/out\n"
+                   "provider_connect_timeout = 5\n"
+                   "provider_timeout = 20\n"
+                   "account_cache_ttl = 0\n"
+                   "account_cache_negative_ttl = 120\n");
+    r = &conf->routes[0];
+    assert_string_equal(r->provider, "https://provider.example:8443");
+    assert_string_equal(r->provider_ca, "/etc/regigate/provider-ca.crt");
+    assert_string_equal(r->cert_dir, "/var/lib/regigate/out");
+    /* the certificate and key follow cert_dir */
+    assert_string_equal(r->provider_cert, "/var/lib/regigate/out/provider.crt");
+    assert_string_equal(r->provider_key, "/var/lib/regigate/out/provider.key");
+    assert_int_equal(r->provider_connect_timeout, 5);
+    assert_int_equal(r->provider_timeout, 20);
+    assert_int_equal(r->account_cache_ttl, 0);
+    assert_int_equal(r->account_cache_negative_ttl, 120);
+    assert_null(rg_conf_free(conf));
+
+    /* explicit paths; one key_cert.pem for both; host:port gets https:// */
+    conf = load_ok(ROUTE_OUT
+                   "provider = provider.example:8443\n"
+                   "provider_ca = /etc/regigate/ca.pem\n"
+                   "provider_cert = /etc/regigate/key_cert.pem\n"
+                   "provider_key = /etc/regigate/key_cert.pem\n");
+    r = &conf->routes[0];
+    assert_string_equal(r->provider, "https://provider.example:8443");
+    assert_string_equal(r->cert_dir, "/etc/regigate/routes/out");
+    assert_string_equal(r->provider_cert, "/etc/regigate/key_cert.pem");
+    assert_string_equal(r->provider_key, "/etc/regigate/key_cert.pem");
+    assert_null(rg_conf_free(conf));
+
+    /* defaults: no provider is valid (the rule loader decides whether the
+     * route needs one); the paths depend on the route's name */
+    conf = load_ok(ROUTE_OUT "[route in-2]\nlisten = 127.0.0.1:10027\nreinject = 127.0.0.1:10028\n");
+    for (size_t i = 0; i < 2; i++) {
+        r = &conf->routes[i];
+        assert_null(r->provider);
+        assert_null(r->provider_ca);
+        assert_int_equal(r->provider_connect_timeout, 10);
+        assert_int_equal(r->provider_timeout, 30);
+        assert_int_equal(r->account_cache_ttl, 300);
+        assert_int_equal(r->account_cache_negative_ttl, 60);
+    }
+    assert_string_equal(conf->routes[0].cert_dir, "/etc/regigate/routes/out");
+    assert_string_equal(conf->routes[0].provider_cert, "/etc/regigate/routes/out/provider.crt");
+    assert_string_equal(conf->routes[0].provider_key, "/etc/regigate/routes/out/provider.key");
+    assert_string_equal(conf->routes[1].cert_dir, "/etc/regigate/routes/in-2");
+    assert_string_equal(conf->routes[1].provider_key, "/etc/regigate/routes/in-2/provider.key");
+    assert_null(rg_conf_free(conf));
+}
+
+static void test_provider_url(void **state)
+{
+    static const struct { const char *value, *stored; } good[] = {
+        { "https://provider.example:8443", "https://provider.example:8443" },
+        { "https://provider.example:8443/", "https://provider.example:8443" },
+        { "https://provider.example", "https://provider.example" },
+        { "https://192.0.2.7:443", "https://192.0.2.7:443" },
+        { "https://[2001:db8::7]:8443", "https://[2001:db8::7]:8443" },
+        { "https://[::1]", "https://[::1]" },
+        { "provider.example:8443", "https://provider.example:8443" },
+        { "127.0.0.1:8443", "https://127.0.0.1:8443" },
+    };
+    static const char *const bad[] = {
+        "provider.example", "https://", "https://:8443", "https://provider.example:0",
+        "https://provider.example:65536", "https://provider.example:84x3",
+        "https://provider.example:8443/v1", "https://user@provider.example:8443",
+        "https://provider.example:8443?x=1", "https://bad_host:8443", "https://[::1:8443",
+        "https://[::g]:8443", "https://999.1.1.1:8443", "https://provider.example:8443//",
+        "HTTPS://provider.example:8443",
+    };
+    char text[512], msg[256];
+    struct rg_conf *conf;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), ROUTE_OUT "provider = %s\nprovider_ca = /ca.pem\n",
+                 good[i].value);
+        conf = load_ok(text);
+        assert_string_equal(conf->routes[0].provider, good[i].stored);
+        rg_conf_free(conf);
+        assert_int_equal(rg_provider_url_check(good[i].value), 0);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (rg_provider_url_check(bad[i]) != -1)
+            fail_msg("'%s' was accepted", bad[i]);
+        snprintf(text, sizeof(text), ROUTE_OUT "provider = %s\nprovider_ca = /ca.pem\n", bad[i]);
+        snprintf(msg, sizeof(msg), "provider must be https://HOST[:PORT] or HOST:PORT, not '%s'",
+                 bad[i]);
+        expect_error(text, 4, msg);
+    }
+    /* other schemes, plain http above all, are named as such */
+    expect_error(ROUTE_OUT "provider = http://provider.example:8080\n", 4,
+                 "provider must be an https URL, not 'http://provider.example:8080'");
+    expect_error(ROUTE_OUT "provider = ftp://provider.example:21\n", 4,
+                 "provider must be an https URL, not 'ftp://provider.example:21'");
+}
+
+static void test_bad_provider_keys(void **state)
+{
+    static const struct bad_case cases[] = {
+        { ROUTE_OUT "provider_ca = ca.pem\n", 4, "provider_ca must be an absolute path, not 'ca.pem'" },
+        { ROUTE_OUT "provider_cert = route.crt\n", 4,
+          "provider_cert must be an absolute path, not 'route.crt'" },
+        { ROUTE_OUT "provider_key = ./route.key\n", 4,
+          "provider_key must be an absolute path, not './route.key'" },
+        { ROUTE_OUT "cert_dir = certs\n", 4, "cert_dir must be an absolute path, not 'certs'" },
+        { ROUTE_OUT "cert_dir =\n", 4, "cert_dir has an empty value" },
+        { ROUTE_OUT "provider =\n", 4, "provider has an empty value" },
+        { ROUTE_OUT "provider_connect_timeout = 0\n", 4,
+          "provider_connect_timeout must be between 1 and 300" },
+        { ROUTE_OUT "provider_connect_timeout = 301\n", 4,
+          "provider_connect_timeout must be between 1 and 300" },
+        { ROUTE_OUT "provider_timeout = 0\n", 4, "provider_timeout must be between 1 and 3600" },
+        { ROUTE_OUT "provider_timeout = 3601\n", 4, "provider_timeout must be between 1 and 3600" },
+        { ROUTE_OUT "provider_timeout = 10s\n", 4, "provider_timeout must be an integer, not '10s'" },
+        { ROUTE_OUT "account_cache_ttl = -1\n", 4, "account_cache_ttl must be between 0 and 86400" },
+        { ROUTE_OUT "account_cache_ttl = 86401\n", 4, "account_cache_ttl must be between 0 and 86400" },
+        { ROUTE_OUT "account_cache_negative_ttl = -1\n", 4,
+          "account_cache_negative_ttl must be between 0 and 86400" },
+        { ROUTE_OUT "account_cache_negative_ttl = x\n", 4,
+          "account_cache_negative_ttl must be an integer, not 'x'" },
+        { ROUTE_OUT "provider_ca = /a\nprovider_ca = /b\n", 5,
+          "duplicate key 'provider_ca' in [route out] (first on line 4)" },
+        { "[global]\nprovider = https://p.example:8443\n" ROUTE_OUT, 2,
+          "key 'provider' belongs in a [route NAME] section, not in [global]" },
+        { "[global]\ncert_dir = /tmp\n" ROUTE_OUT, 2,
+          "key 'cert_dir' belongs in a [route NAME] section, not in [global]" },
+        /* a provider without its CA could not be verified */
+        { ROUTE_OUT "provider = https://p.example:8443\n", 4,
+          "route 'out' has a 'provider' but no 'provider_ca' (the provider's CA certificate)" },
+        /* the connect timeout is part of the request's */
+        { ROUTE_OUT "provider_timeout = 5\n", 4,
+          "provider_connect_timeout (10) must not be greater than provider_timeout (5)" },
+        { ROUTE_OUT "provider_timeout = 8\nprovider_connect_timeout = 9\n", 5,
+          "provider_connect_timeout (9) must not be greater than provider_timeout (8)" },
+    };
+    struct rg_conf *conf;
+
+    (void)state;
+    EXPECT_ERRORS(cases);
+    /* equal is fine; the CA alone (no provider yet) too */
+    conf = load_ok(ROUTE_OUT "provider_timeout = 7\nprovider_connect_timeout = 7\n"
+                   "provider_ca = /etc/regigate/ca.pem\n");
+    assert_int_equal(conf->routes[0].provider_timeout, 7);
+    assert_null(conf->routes[0].provider);
+    rg_conf_free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_rules_keys),
+        cmocka_unit_test(test_provider_keys),
+        cmocka_unit_test(test_provider_url),
+        cmocka_unit_test(test_bad_provider_keys),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_route_lookup_and_free),
         cmocka_unit_test(test_comments_and_inline_comments),

@@ -1,0 +1,49 @@
+/*
+ * ctl.h - regigatectl: shared state of the subcommands and the table
+ * they are listed in (main.c). A subcommand is "GROUP VERB" (rules lint,
+ * rules show, ...); each gets its own arguments after the verb.
+ */
+#ifndef RG_CTL_H
+#define RG_CTL_H
+
+#include "conffile.h"
+
+#define RG_CTL_DEFAULT_CONF RG_SYSCONFDIR "/regigate/regigate.conf"
+
+/* Exit codes. */
+#define RG_CTL_OK     0
+#define RG_CTL_FAIL   1     /* the command ran and found a problem */
+#define RG_CTL_USAGE  2
+
+struct rg_ctl {
+    const char *conf_path;      /* -c, default RG_CTL_DEFAULT_CONF */
+    struct rg_conf *conf;       /* loaded on first rg_ctl_conf() */
+};
+
+struct rg_ctl_cmd {
+    const char *group;
+    const char *verb;
+    const char *args;           /* synopsis of the arguments, for usage */
+    const char *help;
+    /* argv[0] is the verb; returns an RG_CTL_ exit code */
+    int (*run)(struct rg_ctl *ctl, int argc, char **argv);
+};
+
+/* The configuration, loaded once; NULL after printing why it failed. */
+const struct rg_conf *rg_ctl_conf(struct rg_ctl *ctl);
+/* "regigatectl: error: ..." on stderr. */
+void rg_ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "usage: regigatectl GROUP VERB ARGS" for one command, on stderr. */
+int rg_ctl_usage(const struct rg_ctl_cmd *cmd);
+
+/* cmd_rules.c */
+int rg_ctl_rules_lint(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_rules_show(struct rg_ctl *ctl, int argc, char **argv);
+
+/* cmd_route.c */
+int rg_ctl_route_cert_request(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_cert_import(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
+
+#endif
