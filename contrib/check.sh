@@ -36,10 +36,16 @@ run_check() {   # run_check NAME DIR MAKE-ARGS...
     count "$top/check-$name.log"
 }
 
+# Builds are out of tree (_build, _build-asan), so that they can coexist.
+if [ -f config.status ]; then
+    echo "the source tree is configured in place; run 'make distclean' first" >&2
+    exit 1
+fi
 echo "=== build (-Werror)"
-autoreconf -fi > build.log 2>&1 && ./configure --enable-werror >> build.log 2>&1 && make -j"$JOBS" >> build.log 2>&1
+autoreconf -fi > build.log 2>&1 && mkdir -p _build &&
+    ( cd _build && ../configure --enable-werror && make -j"$JOBS" ) >> build.log 2>&1
 if [ $? != 0 ]; then tail -40 build.log; echo "0 passed, 1 failed"; exit 1; fi
-run_check main "$top"
+run_check main "$top/_build"
 
 echo "=== build (ASan + UBSan)"
 rm -rf _build-asan && mkdir _build-asan
@@ -51,8 +57,8 @@ if [ $? != 0 ]; then tail -40 build-asan.log; status=1; fail=$((fail + 1)); else
 fi
 
 echo "=== valgrind (memcheck) on the unit tests"
-units=$(make -s print-unit-tests)
-run_check valgrind "$top" TESTS="$units" \
+units=$(make -s -C _build print-unit-tests)
+run_check valgrind "$top/_build" TESTS="$units" \
     LOG_COMPILER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
 
 echo

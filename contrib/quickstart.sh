@@ -38,10 +38,10 @@ fi
 
 echo "==> installing packages (contrib/deps.sh)"
 sh contrib/deps.sh
-if [ ! -x src/regigated/regigated ]; then
-    echo "==> building"
-    { autoreconf -fi && ./configure && make -j"$(nproc)"; } > build.log 2>&1 ||
-        { tail -30 build.log; echo "build failed, see build.log" >&2; exit 1; }
+if [ ! -x _build/src/regigated/regigated ]; then
+    echo "==> building (in _build/)"
+    { autoreconf -fi && mkdir -p _build && cd _build && ../configure && make -j"$(nproc)"; } \
+        > build.log 2>&1 || { tail -30 build.log; echo "build failed, see build.log" >&2; exit 1; }
 fi
 
 stop_demo
@@ -77,7 +77,7 @@ setsid smtp-sink ${user:+-u $user} -d "$DEMO_DIR/mail/%Y%m%d-%H%M%S." \
     "127.0.0.1:$SINK_PORT" 64 > "$DEMO_DIR/sink.log" 2>&1 < /dev/null &
 echo $! > "$DEMO_DIR/sink.pid"
 echo "==> starting regigated on 127.0.0.1:$DEMO_PORT"
-setsid "$top/src/regigated/regigated" -f -c "$DEMO_DIR/regigate.conf" \
+setsid "$top/_build/src/regigated/regigated" -f -c "$DEMO_DIR/regigate.conf" \
     >> "$DEMO_DIR/regigated.log" 2>&1 < /dev/null &
 for _ in $(seq 1 50); do ss -Hltn "sport = :$DEMO_PORT" | grep -q . && break; sleep 0.1; done
 

@@ -336,7 +336,7 @@ void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
         snprintf(j.orig, sizeof(j.orig), " orig_client=%s[%s]", *name ? name : "unknown",
                  *addr ? addr : "unknown");
 
-    if (j.f->rules == NULL) {
+    if (rg_rules_empty(j.f->rules)) {
         /* the empty rule set: forward byte for byte, without parsing */
         struct rg_msgsrc src = { NULL, 0, sp, 0 };
         size_t *idx = rg_calloc(env->nrcpt, sizeof(size_t));

@@ -50,6 +50,8 @@ void rg_rules_diag_log(void *ctx, enum rg_diag_severity sev, const char *file,
                        int line, int col, const char *msg);
 /* The rule set as loaded (the file's text), for "rules show". */
 const char *rg_rules_source(const struct rg_rules *r);
+/* Is it the empty rule set ({}: no rules, default forward, no tags)? */
+int rg_rules_empty(const struct rg_rules *r);
 /* Names of the lists the rule set references (NULL-terminated). */
 const char *const *rg_rules_lists(const struct rg_rules *r);
 

@@ -179,7 +179,7 @@ static const char *q(struct qbuf *b, const char *s, size_t len)
 
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (o >= 60 && (c & 0xC0) != 0x80) {
+        if ((o >= 60 && (c & 0xC0) != 0x80) || o >= 90) {
             memcpy(b->s + o, "...", 4);
             return b->s;
         }
@@ -1692,6 +1692,11 @@ void rg_rules_diag_log(void *ctx, enum rg_diag_severity sev, const char *file,
         rg_error("%s: %s", file, msg);
     else
         rg_warn("%s: %s", file, msg);
+}
+
+int rg_rules_empty(const struct rg_rules *r)
+{
+    return r == NULL || r->empty;
 }
 
 const char *rg_rules_source(const struct rg_rules *r)

@@ -10,9 +10,11 @@
  * the latest; it never waits long, timeout_ms is small, the watchdog off.
  *
  * Server configuration: LMTP when the input starts with "LHLO", else SMTP;
- * XFORWARD offered; at most 5 recipients; 8192-byte messages, so a larger
+ * XFORWARD offered unless the first line holds "no-xforward"; at most 5
+ * recipients; 8192-byte messages, so a larger
  * one is refused; messages over 4096 bytes go to a file in a spool
- * directory (mkdtemp, created once, removed at exit); recipients whose
+ * directory (mkdtemp, created once, removed at exit; one that does not
+ * exist when the first line holds "bad-spool"); recipients whose
  * address starts with "reject" are refused at RCPT time; a message whose
  * content starts with "X-Fuzz-Shutdown:" asks the server to shut down.
  *
@@ -66,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define REPLY_LINE_MAX (RG_REPLY_MAX + 8)
 
 static char spool_dir[4096];
+static char bad_spool_dir[4096 + 16];
 static volatile int stop_flag;
 static int debug;
 static int unnamed;
@@ -170,6 +173,7 @@ static void *client_main(void *arg)
 
 struct server_ctx {
     int delivered;
+    int bad_spool;
 };
 
 static void check_crlf_only(const char *p, size_t n)
@@ -203,6 +207,7 @@ static void deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
         check(strncmp(env->rcpts[i], "reject", 6) != 0);
     }
     check(env->params.size <= MAX_MESSAGE);
+    check(!sc->bad_spool || size <= SPOOL_MEM);     /* more cannot be spooled */
     check(memchr(env->helo, 0, sizeof(env->helo)) != NULL && env->helo[0] != 0);
 
     /* the message: at once, then in odd pieces */
@@ -260,6 +265,7 @@ static void init_once(void)
         tmp = "/tmp";
     snprintf(spool_dir, sizeof(spool_dir), "%s/rg-fuzz-spool.XXXXXX", tmp);
     check(mkdtemp(spool_dir) != NULL);
+    snprintf(bad_spool_dir, sizeof(bad_spool_dir), "%s/missing", spool_dir);
     atexit(remove_spool_dir);
     debug = getenv("RG_FUZZ_DEBUG") != NULL;
     unnamed = getenv("RG_FUZZ_UNNAMED") != NULL;
@@ -271,6 +277,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct rg_smtp_server_cfg cfg;
     struct server_ctx sc = { 0 };
     struct client c;
+    const uint8_t *first;
+    size_t first_len;
     pthread_t th;
     int sv[2], n;
 
@@ -280,6 +288,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         init_once();
     stop_flag = 0;
 
+    /* knobs in the first line, so that the rest stays the client's stream */
+    first = size ? memchr(data, '\n', size) : NULL;
+    first_len = first ? (size_t)(first - data) : size;
+    sc.bad_spool = memmem(data, first_len, "bad-spool", 9) != NULL;
+
     memset(&cfg, 0, sizeof(cfg));
     cfg.protocol = size >= 4 && strncasecmp((const char *)data, "LHLO", 4) == 0
         ? RG_PROTO_LMTP : RG_PROTO_SMTP;
@@ -287,10 +300,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.max_message_size = MAX_MESSAGE;
     cfg.max_recipients = MAX_RCPT;
     cfg.timeout_ms = 200;
-    cfg.spool_dir = spool_dir;
+    cfg.spool_dir = sc.bad_spool ? bad_spool_dir : spool_dir;
     cfg.spool_mem_limit = SPOOL_MEM;
     cfg.watchdog_s = 0;
-    cfg.offer_xforward = 1;
+    cfg.offer_xforward = memmem(data, first_len, "no-xforward", 11) == NULL;
     cfg.deliver = deliver;
     cfg.rcpt_check = rcpt_check;
     cfg.ctx = &sc;
