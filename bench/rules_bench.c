@@ -245,14 +245,41 @@ int main(int argc, char **argv)
     double e_eval[64], e_tot[64], b_eval[64], b_tot[64], e_wall[64], b_wall[64];
     FILE *fp;
 
-    while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+    const char *write_dir = NULL;
+
+    while ((opt = getopt(argc, argv, "n:r:w:")) != -1) {
         switch (opt) {
         case 'n': n = atol(optarg); break;
         case 'r': runs = atoi(optarg); break;
+        case 'w': write_dir = optarg; break;
         default:
-            fprintf(stderr, "usage: rules_bench [-n EVALUATIONS] [-r RUNS]\n");
+            fprintf(stderr, "usage: rules_bench [-n EVALUATIONS] [-r RUNS] | -w DIR\n");
             return 2;
         }
+    }
+    if (write_dir) {
+        /* write the rule set (DIR/rules.json) and its list (DIR/lists/customers)
+         * for a run through the daemon (bench/rules-throughput) */
+        char p2[512];
+        snprintf(p2, sizeof(p2), "%s/lists", write_dir);
+        mkdir(p2, 0755);
+        snprintf(p2, sizeof(p2), "%s/lists/customers", write_dir);
+        if ((fp = fopen(p2, "w")) == NULL) {
+            perror(p2);
+            return 1;
+        }
+        for (int i = 0; i < 100000; i++)
+            fprintf(fp, "contact%d@customer%d.example\n", i, i % 5000);
+        fclose(fp);
+        snprintf(p2, sizeof(p2), "%s/rules.json", write_dir);
+        if ((fp = fopen(p2, "w")) == NULL) {
+            perror(p2);
+            return 1;
+        }
+        json = make_rules();
+        fputs(json, fp);
+        fclose(fp);
+        return 0;
     }
     if (n < 1 || runs < 1 || runs > 64) {
         fprintf(stderr, "rules_bench: -n >= 1, 1 <= -r <= 64\n");

@@ -30,15 +30,19 @@ check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
 }
 diag() { printf '# %s\n' "$@"; }
 
-# free_port: a random port in 20000..59999 that nothing listens on. It is
-# usually called as $(free_port), in a subshell: the ports already handed
-# out are remembered in a file, so two calls never return the same port.
+# free_port: a random port that no socket uses, below the kernel's
+# ephemeral range (outgoing connections take ports from that range, and a
+# port in use by one cannot be bound even though nothing listens on it).
+# It is usually called as $(free_port), in a subshell: the ports already
+# handed out are remembered in a file, so two calls never return the same.
 free_port() {
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    local p i lo=15000 hi
+    hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$hi" -gt $((lo + 2000)) ] || { lo=1100; }
+    for ((i = 0; i < 500; i++)); do
+        p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
         grep -qx "$p" "$T_DIR/.ports" 2>/dev/null && continue
-        if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+        if ! ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q .; then
             echo "$p" >> "$T_DIR/.ports"
             echo "$p"; return 0
         fi
