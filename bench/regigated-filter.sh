@@ -16,7 +16,7 @@
 #   REGIGATED_GLOBAL_EXTRA      extra lines for [global], separated by ';;'
 #                               (e.g. "spool_memory_limit = 1m")
 #   REGIGATED_TAG      label written with the VmHWM records on stop
-#                      (default: fwd<FORWARD_PORT>, i.e. which next hop the run used)
+#                      (default: fwd<FORWARD_PORT of the start>, i.e. which next hop the run used)
 #   REGIGATED_VMHWM_LOG  where `stop` appends them (default $BENCH_RUN/regigated-vmhwm.tsv)
 #
 # `start` writes $BENCH_RUN/regigated/regigated.conf, runs the daemon through the
@@ -90,6 +90,8 @@ start)
   # a stale pid file of a previous run must not make the daemon refuse to start
   rm -f "$D/regigated-own.pid"
   "$REGIGATED" -t -c "$CONF" >&2 || { echo "configuration refused: $CONF" >&2; exit 1; }
+  # the harness calls `stop` without FORWARD_PORT: remember it for the VmHWM tag
+  echo "$FORWARD_PORT" > "$D/forward-port"
   export FILTER_CMDLINE="$REGIGATED -f -c $CONF"
   out=$("$GENERIC" start)
   # wait (bounded, 10 s) until the pre-forked pool is complete
@@ -101,7 +103,8 @@ start)
   printf '%s\n' "$out" | tail -1 ;;
 stop)
   if [ -s "$PIDF" ]; then
-    workers_mem | awk -v t="${REGIGATED_TAG:-fwd$FORWARD_PORT}" -v d="$(date -u +%FT%TZ)" -v OFS='\t' \
+    fwd=$(cat "$D/forward-port" 2>/dev/null || echo "$FORWARD_PORT")
+    workers_mem | awk -v t="${REGIGATED_TAG:-fwd$fwd}" -v d="$(date -u +%FT%TZ)" -v OFS='\t' \
       '{print d, t, $1, $2, $3}' >> "$VMHWM_LOG" || true
   fi
   "$GENERIC" stop ;;
