@@ -58,6 +58,7 @@ enum key_type {
     KT_PROCESS,     /* enum rg_process */
     KT_HOSTPORT,    /* struct rg_hostport */
     KT_URL,         /* char *, provider URL, stored as "https://..." */
+    KT_TEXT,        /* char *, one line of UTF-8 text without control characters */
 };
 
 struct key_def {
@@ -107,6 +108,8 @@ static const struct key_def keys[] = {
     ROUTE_KEY(provider_timeout, KT_INT, 1, 3600),
     ROUTE_KEY(account_cache_ttl, KT_INT, 0, 86400),
     ROUTE_KEY(account_cache_negative_ttl, KT_INT, 0, 86400),
+    ROUTE_KEY(hide_subject, KT_BOOL, 0, 0),
+    ROUTE_KEY(hidden_subject, KT_TEXT, 0, 200),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -488,6 +491,18 @@ static int parse_value(struct parse_ctx *c, const struct key_def *k, const char 
         url = *(char **)dst;
         if (url[strlen(url) - 1] == '/')
             url[strlen(url) - 1] = '\0';
+        return 0;
+    case KT_TEXT:
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                fail(c, c->lineno, "%s must not contain control characters", k->name);
+                return -1;
+            }
+        if ((long long)strlen(v) > k->max) {
+            fail(c, c->lineno, "%s is longer than %lld bytes", k->name, k->max);
+            return -1;
+        }
+        set_string(dst, v);
         return 0;
     case KT_HOSTPORT:
         if (rg_hostport_parse(v, dst) < 0) {
@@ -878,6 +893,7 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
         rg_free(conf->routes[i].cert_dir);
         rg_free(conf->routes[i].provider_cert);
         rg_free(conf->routes[i].provider_key);
+        rg_free(conf->routes[i].hidden_subject);
     }
     rg_free(conf->routes);
     rg_free(conf->path);

@@ -42,6 +42,9 @@ struct rg_route {
     int provider_timeout;           /* seconds for a whole request, default 30 */
     int account_cache_ttl;          /* seconds an account "yes" is cached, default 300 */
     int account_cache_negative_ttl; /* seconds a "no account" is cached, default 60 */
+    /* The outer message of an encrypted mail (doc/message-format.md). */
+    int hide_subject;               /* replace the outer Subject, default no */
+    char *hidden_subject;           /* its replacement; NULL = "Encrypted message" */
 };
 
 struct rg_conf {

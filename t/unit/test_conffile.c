@@ -1043,6 +1043,15 @@ static void test_provider_keys(void **state)
     assert_int_equal(r->provider_timeout, 20);
     assert_int_equal(r->account_cache_ttl, 0);
     assert_int_equal(r->account_cache_negative_ttl, 120);
+    assert_int_equal(r->hide_subject, 0);
+    assert_null(r->hidden_subject);
+    assert_null(rg_conf_free(conf));
+
+    /* the outer Subject of encrypted mail */
+    conf = load_ok(ROUTE_OUT "hide_subject = yes\nhidden_subject = Verschl\xc3\xbcsselt [regigate]\n");
+    r = &conf->routes[0];
+    assert_int_equal(r->hide_subject, 1);
+    assert_string_equal(r->hidden_subject, "Verschl\xc3\xbcsselt [regigate]");
     assert_null(rg_conf_free(conf));
 
     /* explicit paths; one key_cert.pem for both; host:port gets https:// */
@@ -1147,6 +1156,8 @@ static void test_bad_provider_keys(void **state)
         { ROUTE_OUT "account_cache_ttl = 86401\n", 4, "account_cache_ttl must be between 0 and 86400" },
         { ROUTE_OUT "account_cache_negative_ttl = -1\n", 4,
           "account_cache_negative_ttl must be between 0 and 86400" },
+        { ROUTE_OUT "hide_subject = maybe\n", 4, "hide_subject must be yes or no, not 'maybe'" },
+        { ROUTE_OUT "hidden_subject = a\tb\n", 4, "hidden_subject must not contain control characters" },
         { ROUTE_OUT "account_cache_negative_ttl = x\n", 4,
           "account_cache_negative_ttl must be an integer, not 'x'" },
         { ROUTE_OUT "provider_ca = /a\nprovider_ca = /b\n", 5,
