@@ -4,7 +4,7 @@
  * The pool follows Postfix's master/single_server split: workers report
  * "busy"/"idle" over one status pipe (atomic writes), and the master forks
  * while fewer than min_spare_servers are idle, up to max_servers, and
- * retires idle workers above max_spare_servers. A reload is a new
+ * retires idle workers above max_spare_servers (SIGUSR1). A reload is a new
  * generation: new workers start with the new configuration and listeners,
  * old ones get SIGTERM and exit after the connection they are serving.
  */
@@ -155,6 +155,12 @@ int rg_master_load_rules(const struct rg_conf *conf)
         if (rules[i] == NULL) {
             rg_error("route %s: rule set %s not loaded", r->name, r->rules);
             failed = 1;
+        } else if (r->provider == NULL && (rg_rules_uses(rules[i], RG_ACT_ENCRYPT)
+                                           || rg_rules_uses(rules[i], RG_ACT_DECRYPT))) {
+            /* refuse now rather than defer every such message later */
+            rg_error("route %s: rule set %s uses encrypt or decrypt, but the route has no "
+                     "provider (regigate.conf(5): provider, provider_ca)", r->name, r->rules);
+            failed = 1;
         }
     }
     if (failed) {
@@ -277,7 +283,10 @@ static void adjust_pool(void)
     for (size_t i = 0; i < M.nkids && idle > M.conf->max_spare_servers; i++) {
         struct child *c = &M.kids[i];
         if (c->gen == M.gen && !c->busy) {
-            kill(c->pid, SIGTERM);
+            /* SIGUSR1, not SIGTERM: the worker may have accepted a
+             * connection since it last said it was idle; it serves that
+             * one completely and then exits */
+            kill(c->pid, SIGUSR1);
             c->gen = -1;        /* retiring: no longer counted */
             idle--;
         }

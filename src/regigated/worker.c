@@ -3,8 +3,10 @@
  *
  * Listeners are non-blocking and shared by all workers: each polls them
  * all and whoever wins accept() serves the connection. A worker exits after
- * max_requests connections, when told to stop (SIGTERM: after the
- * connection in hand), or when the master is gone. SIGALRM is the watchdog
+ * max_requests connections, when told to stop (SIGTERM: idle sessions
+ * are ended with 421, a transaction in progress is finished), when retired
+ * as a spare (SIGUSR1: after serving the connection in hand to its end),
+ * or when the master is gone. SIGALRM is the watchdog
  * (child_timeout per transaction) and keeps its default action: the worker
  * dies and the upstream MTA keeps the message queued.
  */
@@ -20,18 +22,22 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "filter_crypt.h"
 #include "log.h"
 #include "mem.h"
 #include "netio.h"
 #include "smtp_server.h"
 #include "worker.h"
 
-static volatile int worker_stop;
+static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
+static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
 
 static void on_term(int sig)
 {
-    (void)sig;
-    worker_stop = 1;
+    if (sig == SIGUSR1)
+        worker_retire = 1;
+    else
+        worker_stop = 1;
 }
 
 static void tell_master(int status_fd, int busy)
@@ -54,6 +60,7 @@ static void setup_signals(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sa.sa_flags = 0;
     sigaction(SIGHUP, &sa, NULL);
@@ -80,13 +87,15 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         pfd[i].fd = ls[i].fd;
         pfd[i].events = POLLIN;
         rg_filter_init(&filters[i], conf, ls[i].route, ls[i].rules);
+        rg_filter_crypt_init(&filters[i]);
     }
     tell_master(status_fd, 0);
-    while (!worker_stop && served < conf->max_requests && getppid() == master) {
+    while (!worker_stop && !worker_retire && served < conf->max_requests
+           && getppid() == master) {
         int n = poll(pfd, nls, 1000);
         if (n <= 0)
             continue;
-        for (size_t i = 0; i < nls && !worker_stop; i++) {
+        for (size_t i = 0; i < nls && !worker_stop && !worker_retire; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
             int fd = accept4(ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -119,8 +128,10 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
             tell_master(status_fd, 0);
         }
     }
-    for (size_t i = 0; i < nls; i++)
+    for (size_t i = 0; i < nls; i++) {
+        rg_filter_crypt_free(&filters[i]);
         rg_filter_free(&filters[i]);
+    }
     rg_free(filters);
     rg_free(pfd);
     _exit(0);
