@@ -14,6 +14,7 @@
 #include "mem.h"
 #include "netio.h"
 #include "queueid.h"
+#include "filter_int.h"
 
 void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route,
                     const struct rg_rules *rules)
@@ -90,33 +91,17 @@ void rg_filter_summarize(const struct rg_reply *per, size_t n, struct rg_reply *
         rg_reply_set(summary, 451, "451 4.3.0 Error: no recipients");
 }
 
-static const char *status_word(const struct rg_reply *r, enum rg_action action)
+static const char *status_word(const struct rg_reply *r, enum rg_action action, int refused)
 {
     switch (rg_reply_class(r)) {
     case 2: return action == RG_ACT_DISCARD ? "discarded" : "sent";
-    case 5: return action == RG_ACT_REJECT ? "rejected" : "bounced";
+    case 5: return action == RG_ACT_REJECT || refused ? "rejected" : "bounced";
     default: return "deferred";
     }
 }
 
-/* Everything about one message that the steps below share. */
-struct job {
-    struct rg_filter *f;
-    struct rg_envelope *env;
-    struct rg_spool *sp;
-    size_t size;
-    long long t0;
-    char orig[2 * RG_XF_VALUE_MAX + 16];    /* " orig_client=name[addr]" or "" */
-    const char *head;       /* the header section bytes (for rules) */
-    size_t head_avail;
-    char *head_buf;         /* owned copy when the spool is a file */
-    struct rg_reply *down;  /* per recipient: what happened (logged) */
-    struct rg_reply *up;    /* per recipient: our reply upstream */
-};
-
-/* One log line per distinct outcome among the recipients in idx[]. */
-static void log_outcome(struct job *j, const size_t *idx, size_t n, enum rg_action action,
-                        const char *rule)
+void rg_filter_log_outcome(struct rg_filter_job *j, const size_t *idx, size_t n,
+                           enum rg_action action, const char *rule, const char *extra)
 {
     char *done = rg_calloc(n ? n : 1, 1);
     double delay = (double)(rg_now_ms() - j->t0) / 1000.0;
@@ -138,24 +123,25 @@ static void log_outcome(struct job *j, const size_t *idx, size_t n, enum rg_acti
             }
         }
         rg_info("%s: route=%s client=%s from=<%s> to=%s size=%zu action=%s rule=%s status=%s "
-                "reply=(%s) delay=%.3f%s",
+                "reply=(%s) delay=%.3f%s%s%s",
                 env->queue_id[0] ? env->queue_id : "NOQUEUE", j->f->route->name,
                 env->client_addr, env->sender, to.data ? to.data : "", j->size,
-                rg_action_name(action), rule, status_word(r, action), r->text, delay, j->orig);
+                rg_action_name(action), rule, status_word(r, action, j->refused), r->text, delay,
+                extra && *extra ? " " : "", extra ? extra : "", j->orig);
         rg_buf_free(&to);
     }
     rg_free(done);
 }
 
-/* Reinject src to the recipients idx[0..n). */
-static void reinject(struct job *j, const size_t *idx, size_t n, const struct rg_msgsrc *src)
+void rg_filter_reinject(struct rg_filter_job *j, const struct rg_envelope *env, const size_t *idx,
+                        size_t n, const struct rg_msgsrc *src)
 {
     char **rcpts = rg_calloc(n, sizeof(char *));
     struct rg_reply *down = rg_calloc(n, sizeof(*down));
 
     for (size_t i = 0; i < n; i++)
         rcpts[i] = j->env->rcpts[idx[i]];
-    (void)rg_smtpc_send(j->f->smtpc, j->env, rcpts, n, src, down);
+    (void)rg_smtpc_send(j->f->smtpc, env ? env : j->env, rcpts, n, src, down);
     for (size_t i = 0; i < n; i++) {
         j->down[idx[i]] = down[i];
         upstream_reply(&down[i], &j->up[idx[i]]);
@@ -164,8 +150,31 @@ static void reinject(struct job *j, const size_t *idx, size_t n, const struct rg
     rg_free(rcpts);
 }
 
+char *rg_filter_tagged_source(struct rg_filter_job *j, const struct rg_rules_result *res,
+                              const char *head, size_t head_avail, struct rg_spool *sp,
+                              struct rg_msgsrc *src)
+{
+    struct rg_headers h;
+    char *out = NULL;
+    size_t size = rg_spool_size(sp);
+
+    memset(src, 0, sizeof(*src));
+    src->sp = sp;
+    if (res == NULL || res->ntags == 0)
+        return NULL;
+    memset(&h, 0, sizeof(h));
+    if (rg_headers_parse(head, head_avail, head_avail == size, j->f->route->max_header_size, &h)
+        == RG_HDR_OK && rg_rules_apply_tags(res, &h) > 0) {
+        out = rg_headers_serialize(&h, &src->head_len);
+        src->head = out;
+        src->off = (off_t)h.body_offset;
+    }
+    rg_headers_free(&h);
+    return out;
+}
+
 /* Make the header section available: the first max_header_size + 1 bytes. */
-static int load_head(struct job *j)
+static int load_head(struct rg_filter_job *j)
 {
     size_t want = j->f->route->max_header_size + 1;
     const char *mem = rg_spool_mem(j->sp);
@@ -207,28 +216,15 @@ static int is_encrypted(const struct rg_headers *h)
 }
 
 /* Carry out one rule decision for the recipients idx[0..n). */
-static void act(struct job *j, const size_t *idx, size_t n, const struct rg_rules_result *res)
+static void act(struct rg_filter_job *j, const size_t *idx, size_t n, const struct rg_rules_result *res)
 {
     struct rg_reply r;
 
     switch (res->action) {
     case RG_ACT_FORWARD: {
-        struct rg_msgsrc src = { NULL, 0, j->sp, 0 };
-        struct rg_headers h;
-        char *head = NULL;
-
-        if (res->ntags > 0) {
-            memset(&h, 0, sizeof(h));
-            (void)rg_headers_parse(j->head, j->head_avail, j->head_avail == j->size,
-                                   j->f->route->max_header_size, &h);
-            if (rg_rules_apply_tags(res, &h) > 0) {
-                head = rg_headers_serialize(&h, &src.head_len);
-                src.head = head;
-                src.off = (off_t)h.body_offset;
-            }
-            rg_headers_free(&h);
-        }
-        reinject(j, idx, n, &src);
+        struct rg_msgsrc src;
+        char *head = rg_filter_tagged_source(j, res, j->head, j->head_avail, j->sp, &src);
+        rg_filter_reinject(j, NULL, idx, n, &src);
         rg_free(head);
         break;
     }
@@ -246,17 +242,21 @@ static void act(struct job *j, const size_t *idx, size_t n, const struct rg_rule
         break;
     case RG_ACT_ENCRYPT:
     case RG_ACT_DECRYPT:
+        if (j->f->crypt != NULL) {
+            j->f->crypt(j, idx, n, res);    /* logs its own outcomes */
+            return;
+        }
         /* never pass on mail that policy says to encrypt: retry later */
-        rg_reply_set(&r, 451, "451 4.7.0 Error: action %s is not available in this version",
+        rg_reply_set(&r, 451, "451 4.7.0 Error: action %s is not available in this program",
                      rg_action_name(res->action));
         for (size_t i = 0; i < n; i++)
             j->down[idx[i]] = j->up[idx[i]] = r;
         break;
     }
-    log_outcome(j, idx, n, res->action, res->rule);
+    rg_filter_log_outcome(j, idx, n, res->action, res->rule, NULL);
 }
 
-static void decide(struct job *j)
+static void decide(struct rg_filter_job *j)
 {
     struct rg_envelope *env = j->env;
     size_t *idx = rg_calloc(env->nrcpt, sizeof(size_t));
@@ -282,7 +282,7 @@ static void decide(struct job *j)
             j->down[i] = j->up[i] = r;
             idx[i] = i;
         }
-        log_outcome(j, idx, env->nrcpt, RG_ACT_REJECT, "-");
+        rg_filter_log_outcome(j, idx, env->nrcpt, RG_ACT_REJECT, "-", NULL);
         goto out;
     }
     memset(&in, 0, sizeof(in));
@@ -290,6 +290,7 @@ static void decide(struct job *j)
     in.headers = &h;
     in.size = j->size;
     in.encrypted = is_encrypted(&h);
+    j->headers = &h;
     if (j->f->route->process == RG_PROCESS_RECIPIENT) {
         for (size_t i = 0; i < env->nrcpt; i++) {
             in.rcpts = (const char *const *)&env->rcpts[i];
@@ -318,7 +319,7 @@ out:
 void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
                        struct rg_reply *per_rcpt, struct rg_reply *summary)
 {
-    struct job j;
+    struct rg_filter_job j;
     char name[RG_XF_VALUE_MAX] = "", addr[RG_XF_VALUE_MAX] = "";
 
     memset(&j, 0, sizeof(j));
@@ -343,16 +344,16 @@ void rg_filter_deliver(void *ctx, struct rg_envelope *env, struct rg_spool *sp,
         if (j.f->route->process == RG_PROCESS_RECIPIENT) {
             for (size_t i = 0; i < env->nrcpt; i++) {
                 idx[i] = i;
-                reinject(&j, &idx[i], 1, &src);
+                rg_filter_reinject(&j, NULL, &idx[i], 1, &src);
             }
         } else {
             for (size_t i = 0; i < env->nrcpt; i++)
                 idx[i] = i;
-            reinject(&j, idx, env->nrcpt, &src);
+            rg_filter_reinject(&j, NULL, idx, env->nrcpt, &src);
         }
         for (size_t i = 0; i < env->nrcpt; i++)
             idx[i] = i;
-        log_outcome(&j, idx, env->nrcpt, RG_ACT_FORWARD, "{}");
+        rg_filter_log_outcome(&j, idx, env->nrcpt, RG_ACT_FORWARD, "{}", NULL);
         rg_free(idx);
     } else {
         decide(&j);

@@ -24,11 +24,22 @@
 #include "smtp_client.h"
 #include "spool.h"
 
+struct rg_filter_job;
+
+/* Carries out encrypt or decrypt for the recipients idx[0..n) of a job:
+ * fills their replies and logs the outcome (filter_crypt.h). */
+typedef void (*rg_filter_crypt_fn)(struct rg_filter_job *j, const size_t *idx, size_t n,
+                                   const struct rg_rules_result *res);
+
 struct rg_filter {
     const struct rg_conf *conf;
     const struct rg_route *route;
     const struct rg_rules *rules;   /* NULL: the empty rule set */
     struct rg_smtpc *smtpc;         /* kept open across messages */
+    /* Encrypt/decrypt, set by rg_filter_crypt_init() (a separate library:
+     * it needs libcurl). NULL: those actions defer the message (451). */
+    rg_filter_crypt_fn crypt;
+    void *crypt_ctx;
 };
 
 void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route,

@@ -52,6 +52,8 @@ void rg_rules_diag_log(void *ctx, enum rg_diag_severity sev, const char *file,
 const char *rg_rules_source(const struct rg_rules *r);
 /* Is it the empty rule set ({}: no rules, default forward, no tags)? */
 int rg_rules_empty(const struct rg_rules *r);
+/* Can the rule set decide action a (some rule or the default has it)? */
+int rg_rules_uses(const struct rg_rules *r, enum rg_action a);
 /* Names of the lists the rule set references (NULL-terminated). */
 const char *const *rg_rules_lists(const struct rg_rules *r);
 

@@ -1699,6 +1699,20 @@ int rg_rules_empty(const struct rg_rules *r)
     return r == NULL || r->empty;
 }
 
+int rg_rules_uses(const struct rg_rules *r, enum rg_action a)
+{
+    if (r == NULL)
+        return a == RG_ACT_FORWARD;
+    if (r->def.has_action && r->def.action == a)
+        return 1;
+    if (!r->def.has_action && a == RG_ACT_FORWARD)
+        return 1;
+    for (size_t i = 0; i < r->nrules; i++)
+        if (r->rules[i].has_action && r->rules[i].action == a)
+            return 1;
+    return 0;
+}
+
 const char *rg_rules_source(const struct rg_rules *r)
 {
     return r ? r->source : "{}";

@@ -135,6 +135,19 @@ int main(int argc, char **argv)
     /* the configuration may be re-read as the unprivileged user on SIGHUP */
     if (access(path, R_OK) < 0)
         rg_warn("%s is not readable after dropping privileges: SIGHUP reloads will fail", path);
+    /* the workers open the route's provider key and certificates as this
+     * user; say so now rather than with the first message to encrypt */
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const struct rg_route *r = &conf->routes[i];
+        const char *files[] = { r->provider_ca, r->provider_cert, r->provider_key };
+        if (r->provider == NULL)
+            continue;
+        for (size_t k = 0; k < 3; k++)
+            if (access(files[k], R_OK) < 0)
+                rg_warn("route %s: cannot read %s (%s) as the %s user: encrypt and decrypt "
+                        "will be deferred until it can", r->name, files[k], strerror(errno),
+                        conf->user ? conf->user : "current");
+    }
     snprintf(pid_path, sizeof(pid_path), "%s", conf->pid_file);
     rc = rg_master_run(conf);
     /* may fail once root is gone and the directory is root's: then the

@@ -22,7 +22,7 @@ plan() { echo "1..$1"; }
 skip_all() { echo "1..0 # SKIP $*"; t_cleanup; exit 0; }
 ok() {   # ok COND-EXIT-STATUS DESCRIPTION
     T_NUM=$((T_NUM + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $T_NUM - $2"; else echo "not ok $T_NUM - $2"; T_FAILED=$((T_FAILED + 1)); fi
+    if [ "$1" -eq 0 ]; then echo "ok $T_NUM - $2"; else echo "not ok $T_NUM - $2"; T_FAILED=$((T_FAILED + 1)); return 1; fi
 }
 check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
     local d=$1; shift

@@ -5,7 +5,7 @@
 # a broken rule set keeping the old rules.
 . "$(dirname "$0")/lib.sh"
 need swaks
-plan 19
+plan 20
 
 LISTEN_PORT=$(free_port); REINJECT_PORT=$(free_port)
 mkdir -p "$T_DIR/lists"
@@ -30,8 +30,17 @@ cat > "$T_DIR/rules.json" <<'EOR'
   "default": { "action": "forward" }
 }
 EOR
+# a rule set that can encrypt needs a provider: refused at start without
 EXTRA_ROUTE="rules = $T_DIR/rules.json
 lists_dir = $T_DIR/lists" write_conf "$T_DIR/rg.conf"
+timeout 10 "$REGIGATED" -f -c "$T_DIR/rg.conf" > "$T_DIR/noprov.log" 2>&1
+[ $? -ne 0 ] && grep -q "route test: rule set $T_DIR/rules.json uses encrypt or decrypt, but the route has no provider" "$T_DIR/noprov.log"
+ok $? "encrypt rules on a route without a provider: refused at start" || diag "$(cat "$T_DIR/noprov.log")"
+# a provider whose CA file is missing: the route cannot encrypt
+EXTRA_ROUTE="rules = $T_DIR/rules.json
+lists_dir = $T_DIR/lists
+provider = https://127.0.0.1:1
+provider_ca = $T_DIR/no-such-ca.pem" write_conf "$T_DIR/rg.conf"
 start_testsink "$REINJECT_PORT" "$T_DIR/out"
 start_regigated "$T_DIR/rg.conf"; ok $? "regigated with a rule set"
 
@@ -48,7 +57,8 @@ grep -q '^<\*\* 451 4.7.1' "$T_DIR/r2.out"; ok $? "tempfail: 451 4.7.1"
 send r3.out --from a@example.com --to blackhole@example.org --body x
 grep -q '^<-  250 2.0.0 Ok: discarded by policy (rule drop)' "$T_DIR/r3.out"; ok $? "discard: 250 upstream"
 send r4.out --from a@example.com --to a@example.org --header "Subject: [SECURE] plans" --body x
-grep -q '^<\*\* 451 4.7.0' "$T_DIR/r4.out"; ok $? "encrypt without the crypto module: 451, never passed on in clear"
+grep -q '^<\*\* 451 4.7.0 Error: key provider not usable: .*no-such-ca.pem' "$T_DIR/r4.out"
+ok $? "encrypt with an unusable provider: 451, never passed on in clear" || diag "$(grep '^<' "$T_DIR/r4.out")"
 sleep 0.3
 [ "$(sink_count "$T_DIR/out")" = 0 ]; ok $? "nothing of the above reached the next hop"
 
@@ -77,7 +87,9 @@ ok $? "process = message: a recipient condition decides for the whole message"
 # process = recipient, SMTP input: split, each recipient its own decision
 t_stop_pid "$REGIGATED_PID"
 PROCESS=recipient EXTRA_ROUTE="rules = $T_DIR/rules.json
-lists_dir = $T_DIR/lists" write_conf "$T_DIR/rg.conf"
+lists_dir = $T_DIR/lists
+provider = https://127.0.0.1:1
+provider_ca = $T_DIR/no-such-ca.pem" write_conf "$T_DIR/rg.conf"
 start_regigated "$T_DIR/rg.conf"; ok $? "restarted with process = recipient"
 send r8.out --from a@example.com --to ok1@example.org,blackhole@example.org,ok2@example.org --body x
 wait_files "$T_DIR/out" 2
@@ -91,7 +103,9 @@ ok $? "split with SMTP input, mixed 2xx/5xx: the 5xx upstream (documented)"
 # process = recipient, LMTP input: one reply per recipient
 t_stop_pid "$REGIGATED_PID"
 PROTOCOL=lmtp PROCESS=recipient EXTRA_ROUTE="rules = $T_DIR/rules.json
-lists_dir = $T_DIR/lists" write_conf "$T_DIR/rg.conf"
+lists_dir = $T_DIR/lists
+provider = https://127.0.0.1:1
+provider_ca = $T_DIR/no-such-ca.pem" write_conf "$T_DIR/rg.conf"
 start_regigated "$T_DIR/rg.conf"; ok $? "restarted with LMTP input"
 printf 'LHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<l1@example.org>\r\nRCPT TO:<refused@example.org>\r\nRCPT TO:<blackhole@example.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\nQUIT\r\n' > "$T_DIR/l.in"
 smtp_raw "$LISTEN_PORT" "$T_DIR/l.in" | tr -d '\r' | sed '1,/^354/d' > "$T_DIR/l.out"
