@@ -47,6 +47,25 @@ autoreconf -fi > build.log 2>&1 && mkdir -p _build &&
 if [ $? != 0 ]; then tail -40 build.log; echo "0 passed, 1 failed"; exit 1; fi
 run_check main "$top/_build"
 
+echo "=== Quick start (contrib/quickstart.sh, as the README gives it)"
+qs_dir=$(mktemp -d /tmp/regigate-qs.XXXXXX)
+qs_port=$((20000 + RANDOM % 20000))
+DEMO_DIR=$qs_dir/demo DEMO_PORT=$qs_port ./contrib/quickstart.sh > check-quickstart.log 2>&1
+qs_rc=$?
+DEMO_DIR=$qs_dir/demo ./contrib/quickstart.sh stop >> check-quickstart.log 2>&1
+# the demo's two messages, checked at the capture sinks
+if [ $qs_rc = 0 ] && grep -q 'action=encrypt rule=secure-subject status=sent' check-quickstart.log \
+    && grep -q 'decrypt=ok' check-quickstart.log \
+    && grep -q 'identical to what alice sent (apart from the \[secure\] the rule removed): yes' check-quickstart.log \
+    && grep -qi '^Content-Type: application/pkcs7-mime' "$qs_dir"/demo/mail/outbound/msg-*.eml \
+    && ! grep -q 'confidential' "$qs_dir"/demo/mail/outbound/msg-*.eml \
+    && grep -q 'confidential' "$qs_dir"/demo/mail/inbound/msg-*.eml; then
+    echo "PASS: quickstart: a message encrypted and decrypted"; pass=$((pass + 1))
+else
+    echo "FAIL: quickstart"; tail -30 check-quickstart.log; fail=$((fail + 1)); status=1
+fi
+rm -rf "$qs_dir"
+
 echo "=== build (ASan + UBSan)"
 rm -rf _build-asan && mkdir _build-asan
 ( cd _build-asan && ../configure --enable-werror --enable-asan --enable-ubsan > ../build-asan.log 2>&1 && make -j"$JOBS" >> ../build-asan.log 2>&1 )
