@@ -14,6 +14,7 @@
 #define RG_CTL_OK     0
 #define RG_CTL_FAIL   1     /* the command ran and found a problem */
 #define RG_CTL_USAGE  2
+#define RG_CTL_TEMPFAIL 75  /* EX_TEMPFAIL: try again later (provider unreachable) */
 
 struct rg_ctl {
     const char *conf_path;      /* -c, default RG_CTL_DEFAULT_CONF */
@@ -22,10 +23,11 @@ struct rg_ctl {
 
 struct rg_ctl_cmd {
     const char *group;
-    const char *verb;
+    const char *verb;           /* NULL: a command of one word (decrypt) */
     const char *args;           /* synopsis of the arguments, for usage */
     const char *help;
-    /* argv[0] is the verb; returns an RG_CTL_ exit code */
+    /* argv[0] is the verb (the group when verb is NULL); returns an
+     * RG_CTL_ exit code */
     int (*run)(struct rg_ctl *ctl, int argc, char **argv);
 };
 
@@ -45,5 +47,8 @@ int rg_ctl_route_cert_request(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_cert_import(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
+
+/* cmd_decrypt.c */
+int rg_ctl_decrypt(struct rg_ctl *ctl, int argc, char **argv);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * regigatectl - the administration tool of regigate: check and show the
- * rule sets of the routes (more groups follow: routes, lists, ...).
+ * rule sets of the routes, enrol routes with their provider, decrypt a
+ * saved message (more groups follow: lists, ...).
  *
  *   regigatectl [-c FILE] GROUP VERB [ARGS]
+ *   regigatectl [-c FILE] COMMAND [ARGS]      (a command of one word)
  *
  * Every command is one entry of the table below; see regigatectl(8).
  */
@@ -33,6 +35,11 @@ static const struct rg_ctl_cmd commands[] = {
     { "route", "check-provider", "ROUTE",
       "connect to the route's provider with its certificate (GET /v1/health)",
       rg_ctl_route_check_provider },
+    { "decrypt", NULL,
+      "--recipient ADDRESS (--route NAME | --provider URL --ca FILE --cert FILE [--key FILE]) "
+      "[-o OUT] [MESSAGE]",
+      "decrypt a saved encrypted message with the KEK the provider gives the recipient",
+      rg_ctl_decrypt },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -47,14 +54,25 @@ void rg_ctl_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* "GROUP VERB ARGS", or "COMMAND ARGS" for a command of one word. */
+static void synopsis(const struct rg_ctl_cmd *cmd, char *buf, size_t len)
+{
+    if (cmd->verb != NULL)
+        snprintf(buf, len, "%s %s %s", cmd->group, cmd->verb, cmd->args);
+    else
+        snprintf(buf, len, "%s %s", cmd->group, cmd->args);
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: regigatectl [-c FILE] COMMAND [ARGS]\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        char syn[128];
-        snprintf(syn, sizeof(syn), "%s %s %s", commands[i].group, commands[i].verb,
-                 commands[i].args);
-        fprintf(f, "  %-40s %s\n", syn, commands[i].help);
+        char syn[256];
+        synopsis(&commands[i], syn, sizeof(syn));
+        if (strlen(syn) > 40)       /* the help on a line of its own */
+            fprintf(f, "  %s\n  %-40s %s\n", syn, "", commands[i].help);
+        else
+            fprintf(f, "  %-40s %s\n", syn, commands[i].help);
     }
     fprintf(f, "options:\n"
             "  -c FILE  configuration file (default %s)\n"
@@ -64,7 +82,10 @@ static void usage(FILE *f)
 
 int rg_ctl_usage(const struct rg_ctl_cmd *cmd)
 {
-    fprintf(stderr, "usage: regigatectl %s %s %s\n", cmd->group, cmd->verb, cmd->args);
+    char syn[256];
+
+    synopsis(cmd, syn, sizeof(syn));
+    fprintf(stderr, "usage: regigatectl %s\n", syn);
     return RG_CTL_USAGE;
 }
 
@@ -114,6 +135,11 @@ int main(int argc, char **argv)
         if (strcmp(commands[k].group, argv[i]) != 0)
             continue;
         group_seen = &commands[k];
+        if (commands[k].verb == NULL) {
+            rc = commands[k].run(&ctl, argc - i, argv + i);
+            rg_conf_free(ctl.conf);
+            return rc;
+        }
         if (i + 1 < argc && strcmp(commands[k].verb, argv[i + 1]) == 0) {
             rc = commands[k].run(&ctl, argc - i - 1, argv + i + 1);
             rg_conf_free(ctl.conf);
@@ -122,10 +148,13 @@ int main(int argc, char **argv)
     }
     if (group_seen != NULL) {
         fprintf(stderr, "regigatectl: error: %s: unknown or missing command; one of:\n", argv[i]);
-        for (size_t k = 0; k < NCOMMANDS; k++)
-            if (strcmp(commands[k].group, argv[i]) == 0)
-                fprintf(stderr, "  regigatectl %s %s %s\n", commands[k].group, commands[k].verb,
-                        commands[k].args);
+        for (size_t k = 0; k < NCOMMANDS; k++) {
+            char syn[256];
+            if (strcmp(commands[k].group, argv[i]) != 0)
+                continue;
+            synopsis(&commands[k], syn, sizeof(syn));
+            fprintf(stderr, "  regigatectl %s\n", syn);
+        }
     } else {
         rg_ctl_error("unknown command \"%s\"", argv[i]);
         usage(stderr);
