@@ -14,6 +14,7 @@
 #include "mem.h"
 #include "netio.h"
 #include "queueid.h"
+#include "smime.h"
 #include "filter_int.h"
 
 void rg_filter_init(struct rg_filter *f, const struct rg_conf *conf, const struct rg_route *route,
@@ -199,7 +200,9 @@ static int load_head(struct rg_filter_job *j)
     return 0;
 }
 
-/* Is the message an S/MIME (CMS) encrypted one? Top-level Content-Type. */
+/* Is the message an S/MIME (CMS) one? From the top-level Content-Type:
+ * 1 pkcs7-mime, 0 not, -1 a multipart/mixed that may carry one as its
+ * .p7m attachment (is_encrypted_part looks, if a rule asks). */
 static int is_encrypted(const struct rg_headers *h)
 {
     long i = rg_headers_find(h, "Content-Type", 0);
@@ -209,10 +212,25 @@ static int is_encrypted(const struct rg_headers *h)
     if (i < 0)
         return 0;
     v = rg_header_value(h, (size_t)i);
-    enc = strncasecmp(v, "application/pkcs7-mime", 22) == 0
-          || strncasecmp(v, "application/x-pkcs7-mime", 24) == 0;
+    if (strncasecmp(v, "application/pkcs7-mime", 22) == 0
+        || strncasecmp(v, "application/x-pkcs7-mime", 24) == 0)
+        enc = 1;
+    else if (strncasecmp(v, "multipart/mixed", 15) == 0)
+        enc = -1;
     rg_free(v);
     return enc;
+}
+
+static int is_encrypted_part(void *ctx)
+{
+    struct rg_filter_job *j = ctx;
+    struct rg_smime_info info;
+
+    if (j->encrypted_part < 0) {
+        int st = rg_smime_detect_spool(j->sp, &info);
+        j->encrypted_part = (st == RG_SMIME_OK || info.kind != RG_SMIME_KIND_NONE);
+    }
+    return j->encrypted_part;
 }
 
 /* Carry out one rule decision for the recipients idx[0..n). */
@@ -290,6 +308,9 @@ static void decide(struct rg_filter_job *j)
     in.headers = &h;
     in.size = j->size;
     in.encrypted = is_encrypted(&h);
+    in.is_encrypted = is_encrypted_part;
+    in.is_encrypted_ctx = j;
+    j->encrypted_part = -1;
     j->headers = &h;
     if (j->f->route->process == RG_PROCESS_RECIPIENT) {
         for (size_t i = 0; i < env->nrcpt; i++) {

@@ -21,6 +21,7 @@ struct rg_filter_job {
     struct rg_headers *headers;     /* parsed head, while rules decide */
     struct rg_reply *down;  /* per recipient: what happened (logged) */
     struct rg_reply *up;    /* per recipient: our reply upstream */
+    int encrypted_part;     /* -1 not looked yet, else has an S/MIME .p7m part */
     int refused;            /* a 5xx being logged is our own refusal
                                (status=rejected), not the next hop's */
 };

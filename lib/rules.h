@@ -65,7 +65,12 @@ struct rg_rules_input {
     size_t nrcpt;
     const struct rg_headers *headers;
     size_t size;                        /* message size in bytes */
-    int encrypted;                      /* already an encrypted (S/MIME) message */
+    int encrypted;                      /* already an encrypted (S/MIME) message:
+                                           1 yes, 0 no, -1 ask is_encrypted() */
+    /* Called only when a condition needs to know and encrypted is -1
+     * (looking is costly: it may read the whole message); may cache. */
+    int (*is_encrypted)(void *ctx);
+    void *is_encrypted_ctx;
 };
 
 struct rg_tag;      /* a compiled tag (add-header, set-header, ...) */

@@ -259,7 +259,9 @@ static int eval_leaf(struct eval *e, const struct rg_cond *c)
         }
     }
     if (c->field == RG_RF_ENCRYPTED) {
-        int enc = e->in->encrypted != 0;
+        int enc = e->in->encrypted > 0
+                  || (e->in->encrypted < 0 && e->in->is_encrypted != NULL
+                      && e->in->is_encrypted(e->in->is_encrypted_ctx) > 0);
         return c->op == RG_RO_EXISTS ? enc : enc == (c->boolean != 0);
     }
     field_values(e, c, &vs);

@@ -11,7 +11,7 @@ PROVIDER=${REGIGATE_PROVIDER:-$top_builddir/src/regigate-provider/regigate-provi
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 need swaks openssl curl
 [ -x "$PROVIDER" ] || skip_all "$PROVIDER not built"
-plan 36
+plan 38
 
 cd "$T_DIR" || exit 1
 PPORT=$(free_port)
@@ -80,7 +80,12 @@ cat > out.json <<'EOR'
                "conditions": [ { "field": "header:Subject", "op": "contains", "value": "[secure]" } ] } ],
   "default": { "action": "forward" } }
 EOR
-echo '{ "default": { "action": "decrypt" } }' > in.json
+cat > in.json <<'EOR'
+{ "rules": [ { "name": "p7m-attachment", "action": "decrypt",
+               "conditions": [ { "field": "encrypted", "op": "equals", "value": true },
+                               { "field": "header:Content-Type", "op": "contains", "value": "multipart/mixed" } ] } ],
+  "default": { "action": "decrypt" } }
+EOR
 cp data/ca.crt certs/ca.crt     # data/ is the provider's, 0700
 "$CTL" -c rg.conf route cert-request out > gw.csr 2> ctl.err && rgp gateway sign "$GW" < gw.csr > gw.crt \
     && "$CTL" -c rg.conf route cert-import out < gw.crt > imp.out 2>> ctl.err
@@ -164,6 +169,37 @@ swaks_to "$IN_PORT" --from alice@example.com --to dave@example.org --data "@$ENC
 wait_files in 1 && { cat "$ENC"; printf '\r\n'; } | cmp -s - "$(sink_files in)" \
     && log_has "to=<dave@example.org>.* decrypt=passed\(not-a-recipient\)"
 ok $? "a recipient outside the transaction gets the encrypted message unchanged"
+
+# the encrypted message forwarded by a mail client: the .p7m as an attachment
+rm -f in/msg-*
+{
+    printf 'From: bob@example.org\r\nTo: bob@example.org\r\nSubject: Fwd: see attachment\r\n'
+    printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="fw1"\r\n\r\n'
+    printf -- '--fw1\r\nContent-Type: text/plain\r\n\r\nforwarded, encrypted\r\n--fw1\r\n'
+    printf 'Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="smime.p7m"\r\n'
+    printf 'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
+    sed -n '/^\r\?$/,$p' "$ENC" | sed 1d
+    printf -- '--fw1--\r\n'
+} > attached.eml
+swaks_to "$IN_PORT" --from alice@example.com --to bob@example.org --data @attached.eml > d9.out 2>&1
+wait_files in 1 && cmp -s orig.expect "$(sink_files in)" \
+    && log_has "to=<bob@example.org> .*action=decrypt rule=p7m-attachment status=sent .* decrypt=ok"
+ok $? "the .p7m as an attachment: recognised by the encrypted rule field and decrypted" \
+    || diag "$(tail -2 regigated.log)"
+
+# raw UTF-8 headers (SMTPUTF8), an 8-bit body, a bare LF and a bare CR inside
+# lines: what regigated received comes back byte for byte, except that the
+# reinjection, being SMTP, ends every line with CRLF (as Postfix does)
+rm -f in/msg-* out/msg-*
+printf 'From: J\xc3\xbcrgen <alice@example.com>\r\nTo: bob@example.org\r\nSubject: Gr\xc3\xbc\xc3\x9fe [secure] \xe2\x82\xac\r\n\r\n8-bit \xc3\xa4\xc3\xb6\xc3\xbc\r\nbare LF here\nand a bare CR\rhere\r\n\r\n\r\n' > u8.content
+{ printf 'EHLO t\r\nMAIL FROM:<alice@example.com> SMTPUTF8 BODY=8BITMIME\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n'
+  cat u8.content; printf '.\r\nQUIT\r\n'; } > u8.in
+smtp_raw "$OUT_PORT" u8.in > u8.out 2>&1
+wait_files out 1 && cp "$(sink_files out)" u8enc.eml && swaks_to "$IN_PORT" --from alice@example.com --to bob@example.org --data @u8enc.eml > d10.out 2>&1
+sed 's/bare LF here/bare LF here\r/; s/bare CR\r/bare CR\r\n/' u8.content > u8.expect
+wait_files in 1 && cp "$(sink_files in)" u8dec.eml && cmp -s u8.expect u8dec.eml
+ok $? "SMTPUTF8 headers, 8-bit body, bare LF and CR: round trip byte for byte" \
+    || diag "$(tr -d '\r' < u8.out | tail -3)" "$(tail -2 regigated.log)"
 
 # ---- tampered ciphertext: never any plaintext --------------------------------
 rm -f in/msg-*

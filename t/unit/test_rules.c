@@ -134,6 +134,15 @@ struct tin {
 
 /* "action:rule" of an evaluation, plus the tags' count as ":tN" when
  * there are tags. */
+static int ask_count;
+static int encrypted_answer;    /* what the callback says when encrypted < 0 */
+
+static int ask_encrypted(void *ctx)
+{
+    ask_count++;
+    return *(const int *)ctx;
+}
+
 static const char *verdict(const struct rg_rules *r, const struct tin *t)
 {
     static char out[256];
@@ -150,6 +159,10 @@ static const char *verdict(const struct rg_rules *r, const struct tin *t)
     in.nrcpt = n;
     in.size = t->size;
     in.encrypted = t->encrypted;
+    if (t->encrypted < 0) {     /* unknown: the callback answers */
+        in.is_encrypted = ask_encrypted;
+        in.is_encrypted_ctx = &encrypted_answer;
+    }
     if (t->msg != NULL) {
         assert_int_equal(rg_headers_parse(t->msg, strlen(t->msg), 1, 1 << 20, &h), RG_HDR_OK);
         in.headers = &h;
@@ -307,6 +320,14 @@ static void test_examples(void **state)
     assert_string_equal(verdict(r, &t), "forward:default");
     t.encrypted = 1;
     assert_string_equal(verdict(r, &t), "decrypt:decrypt-inbound");
+    /* not known from the Content-Type: asked only when a rule needs it */
+    t.encrypted = -1;
+    encrypted_answer = 1;
+    ask_count = 0;
+    assert_string_equal(verdict(r, &t), "decrypt:decrypt-inbound");
+    assert_true(ask_count >= 1);
+    encrypted_answer = 0;
+    assert_string_equal(verdict(r, &t), "forward:default");
     t.encrypted = 0;
     rg_rules_free(r);
 
@@ -825,7 +846,7 @@ static void test_actions_and_replies(void **state)
 {
     static const char *const acts[] = { "forward", "encrypt", "decrypt", "reject", "tempfail", "discard" };
     static const struct tin t = { "a@b", { "c@d" }, NULL, 1, 0 };
-    struct rg_rules_input in = { "a@b", t.rcpt, 1, NULL, 1, 0 };
+    struct rg_rules_input in = { "a@b", t.rcpt, 1, NULL, 1, 0, NULL, NULL };
     struct rg_rules_result res;
     struct rg_rules *r;
     char json[512];
