@@ -48,7 +48,7 @@ if [ $? != 0 ]; then tail -40 build.log; echo "0 passed, 1 failed"; exit 1; fi
 run_check main "$top/_build"
 
 echo "=== Quick start (contrib/quickstart.sh, as the README gives it)"
-qs_dir=$(mktemp -d /tmp/regigate-qs.XXXXXX)
+qs_dir=$(mktemp -d /tmp/regigate-qs.XXXXXX) && chmod 755 "$qs_dir"
 qs_port=$((20000 + RANDOM % 20000))
 DEMO_DIR=$qs_dir/demo DEMO_PORT=$qs_port ./contrib/quickstart.sh > check-quickstart.log 2>&1
 qs_rc=$?

@@ -60,6 +60,7 @@ for p in "$OUT_PORT" "$OUT_SINK" "$IN_PORT" "$IN_SINK" "$PROVIDER_PORT"; do
 done
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR/spool" "$DEMO_DIR/mail/outbound" "$DEMO_DIR/mail/inbound" "$DEMO_DIR/routes"
+chmod 755 "$DEMO_DIR"      # the daemons' user must reach its files
 user=
 if [ "$(id -u)" = 0 ]; then user=nobody; fi
 
@@ -147,7 +148,12 @@ echo $! > "$DEMO_DIR/sink-in.pid"
 setsid "$B/src/regigated/regigated" -f -c "$DEMO_DIR/regigate.conf" \
     >> "$DEMO_DIR/regigated.log" 2>&1 < /dev/null &
 for p in "$OUT_PORT" "$IN_PORT" "$OUT_SINK" "$IN_SINK"; do
-    for _ in $(seq 1 50); do ss -Hltn "sport = :$p" | grep -q . && break; sleep 0.1; done
+    for _ in $(seq 1 100); do ss -Hltn "sport = :$p" | grep -q . && break; sleep 0.1; done
+    if ! ss -Hltn "sport = :$p" | grep -q .; then
+        echo "nothing listens on 127.0.0.1:$p; regigated said:" >&2
+        tail -5 "$DEMO_DIR/regigated.log" >&2
+        exit 1
+    fi
 done
 
 newest() { ls -1t "$1"/msg-*.eml 2>/dev/null | head -1; }
