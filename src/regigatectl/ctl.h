@@ -46,4 +46,11 @@ int rg_ctl_route_cert_import(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
 
+/* cmd_routeadm.c */
+int rg_ctl_route_add(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_set(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_list(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_show(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_remove(struct rg_ctl *ctl, int argc, char **argv);
+
 #endif

@@ -18,6 +18,14 @@
 #include "log.h"
 
 static const struct rg_ctl_cmd commands[] = {
+    { "route", "add", "NAME --listen IP:PORT --provider HOST:PORT [OPTIONS]",
+      "add a route (see regigatectl(8) for the options)", rg_ctl_route_add },
+    { "route", "list", "",
+      "list the routes: id, name, public, filter and reinjection addresses", rg_ctl_route_list },
+    { "route", "show", "NAME", "print a route's settings", rg_ctl_route_show },
+    { "route", "set", "NAME --KEY VALUE...", "change settings of a route", rg_ctl_route_set },
+    { "route", "remove", "NAME", "remove a route with its rules, lists and certificates",
+      rg_ctl_route_remove },
     { "rules", "lint", "FILE... [--lists-dir DIR]",
       "check rule files (regigate-rules(5)), report every problem", rg_ctl_rules_lint },
     { "rules", "show", "ROUTE",
@@ -73,7 +81,7 @@ const struct rg_conf *rg_ctl_conf(struct rg_ctl *ctl)
     char err[1024];
 
     if (ctl->conf == NULL) {
-        ctl->conf = rg_conf_load(ctl->conf_path, err, sizeof(err));
+        ctl->conf = rg_conf_load_flags(ctl->conf_path, RG_CONF_NO_ROUTES_OK, err, sizeof(err));
         if (ctl->conf == NULL)
             rg_ctl_error("%s", err);
     }
