@@ -53,4 +53,7 @@ int rg_ctl_route_list(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_show(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_remove(struct rg_ctl *ctl, int argc, char **argv);
 
+/* cmd_postfix.c */
+int rg_ctl_postfix_generate(struct rg_ctl *ctl, int argc, char **argv);
+
 #endif
