@@ -149,8 +149,7 @@ static void restore(const char *dir, const char *file)
     rg_free(path);
 }
 
-/* SIGHUP to regigated (its pid_file); 1 sent, 0 not running, -1 error. */
-static int hup_regigated(const struct rg_conf *conf)
+int rg_ctl_hup_regigated(const struct rg_conf *conf)
 {
     FILE *fp = fopen(conf->pid_file, "re");
     long pid = 0;
@@ -248,7 +247,7 @@ int rg_ctl_postfix_generate(struct rg_ctl *ctl, int argc, char **argv)
             printf("postfix reloaded\n");
         }
     }
-    switch (hup_regigated(conf)) {
+    switch (rg_ctl_hup_regigated(conf)) {
     case 1:
         printf("regigated reloaded (SIGHUP)\n");
         break;

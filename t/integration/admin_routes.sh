@@ -201,7 +201,7 @@ ok $? "route in's mail left through its forward_to transport"
 # ---- remove and add again --------------------------------------------------------
 ctl route remove in > "$T_DIR/out" 2>&1
 ok $? "route remove in"
-[ ! -e "$ROUTES/in" ] && ! ls -a "$ROUTES" | grep -q '^\.in'
+[ ! -e "$ROUTES/in" ] && ! ls -A "$ROUTES" | grep -q '^\.in'
 ok $? "route in's directory is gone entirely"
 ctl postfix generate --apply --postfix-dir "$PF_CONF" > "$T_DIR/apply2.out" 2>&1
 ok $? "postfix generate --apply after the removal"
