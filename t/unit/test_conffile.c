@@ -1171,6 +1171,8 @@ static void test_contrib_sample(void **state)
     assert_int_equal(conf->reinject_timeout, defaults->reinject_timeout);
     assert_int_equal(conf->shutdown_timeout, defaults->shutdown_timeout);
     assert_int_equal(conf->spool_memory_limit, defaults->spool_memory_limit);
+    assert_string_equal(conf->routes_dir, defaults->routes_dir);
+    assert_int_equal(conf->route_port_base, defaults->route_port_base);
 
     assert_int_equal(conf->nroutes, 2);
     out = rg_conf_route(conf, "outbound");
