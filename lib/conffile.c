@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -35,10 +36,13 @@
 #include "conffile.h"
 #include "log.h"
 #include "mem.h"
+#include "routeval.h"
 
 #define ROUTE_NAME_MAX 64
-/* Where a route's provider key and certificate live unless cert_dir says. */
-#define CERT_DIR_BASE "/etc/regigate/routes"
+/* Where the routes live, one directory each (routes_dir); a route's
+ * provider key and certificate are there too unless cert_dir says. */
+#define ROUTES_DIR_DEFAULT "/etc/regigate/routes"
+#define ROUTE_FILE "route.conf"
 
 #define KIB 1024LL
 #define MIB (1024LL * KIB)
@@ -59,6 +63,9 @@ enum key_type {
     KT_HOSTPORT,    /* struct rg_hostport */
     KT_URL,         /* char *, provider URL, stored as "https://..." */
     KT_TEXT,        /* char *, one line of UTF-8 text without control characters */
+    KT_NETS,        /* char *, accept_from entries (routeval.h); repeatable, appends */
+    KT_DOMAINS,     /* char *, accept_domains entries (routeval.h); repeatable, appends */
+    KT_NEXTHOP,     /* char *, forward_to (routeval.h), stored as "[host]:port" */
 };
 
 struct key_def {
@@ -90,6 +97,8 @@ static const struct key_def keys[] = {
     GLOBAL_KEY(reinject_timeout, KT_INT, 1, 3600),
     GLOBAL_KEY(shutdown_timeout, KT_INT, 0, 3600),
     GLOBAL_KEY(spool_memory_limit, KT_SIZE, 0, GIB),
+    GLOBAL_KEY(routes_dir, KT_PATH, 0, 0),
+    GLOBAL_KEY(route_port_base, KT_INT, 1024, 65000),
     ROUTE_KEY(listen, KT_HOSTPORT, 0, 0),
     ROUTE_KEY(protocol, KT_PROTOCOL, 0, 0),
     ROUTE_KEY(reinject, KT_HOSTPORT, 0, 0),
@@ -110,6 +119,12 @@ static const struct key_def keys[] = {
     ROUTE_KEY(account_cache_negative_ttl, KT_INT, 0, 86400),
     ROUTE_KEY(hide_subject, KT_BOOL, 0, 0),
     ROUTE_KEY(hidden_subject, KT_TEXT, 0, 200),
+    ROUTE_KEY(id, KT_INT, 1, 999),
+    ROUTE_KEY(public_listen, KT_HOSTPORT, 0, 0),
+    ROUTE_KEY(accept_from, KT_NETS, 0, 0),
+    ROUTE_KEY(accept_domains, KT_DOMAINS, 0, 0),
+    ROUTE_KEY(forward_to, KT_NEXTHOP, 0, 0),
+    ROUTE_KEY(mta_hostname, KT_HOSTNAME, 0, 0),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -137,6 +152,8 @@ static const struct keyword process_words[] = {
 
 struct parse_ctx {
     FILE *fp;
+    const char *file;               /* the file being read */
+    const char *route_dir_name;     /* reading routes_dir/NAME/route.conf: NAME */
     struct rg_conf *conf;
     int lineno;                     /* line inih is working on */
     enum sec_kind sec;              /* section being read */
@@ -146,6 +163,7 @@ struct parse_ctx {
     struct key_lines global_keys;
     struct key_lines *route_keys;   /* parallel to conf->routes */
     bool failed;
+    char err_file[1024];            /* file the error is in; "" = the main file */
     int err_line;                   /* 0: no line applies */
     char err[512];
 };
@@ -160,6 +178,7 @@ static void fail(struct parse_ctx *c, int line, const char *fmt, ...)
     if (c->failed)
         return;
     c->failed = true;
+    snprintf(c->err_file, sizeof(c->err_file), "%s", c->file != NULL ? c->file : "");
     c->err_line = line;
     va_start(ap, fmt);
     vsnprintf(c->err, sizeof(c->err), fmt, ap);
@@ -170,6 +189,8 @@ static void report(const struct parse_ctx *c, const char *path, char *err, size_
 {
     if (err == NULL || errlen == 0)
         return;
+    if (c->err_file[0] != '\0')
+        path = c->err_file;
     if (c->err_line > 0)
         snprintf(err, errlen, "%s:%d: %s", path, c->err_line, c->err);
     else
@@ -412,6 +433,37 @@ static void set_string(char **dst, const char *v)
     *dst = rg_strdup(v);
 }
 
+/* accept_from / accept_domains: entries separated by blanks or commas,
+ * each checked and converted (routeval.h), appended to what earlier lines
+ * of the same key gave. */
+static int append_words(struct parse_ctx *c, const struct key_def *k, const char *v, char **dst)
+{
+    char *copy = rg_strdup(v), *save = NULL, *w;
+    char conv[RG_RV_ENTRY_MAX], why[RG_RV_ENTRY_MAX + 64];
+    int rc;
+
+    for (w = strtok_r(copy, " \t,", &save); w != NULL; w = strtok_r(NULL, " \t,", &save)) {
+        if (k->type == KT_NETS)
+            rc = rg_rv_network(w, conv, sizeof(conv), why, sizeof(why));
+        else
+            rc = rg_rv_domain(w, conv, sizeof(conv), why, sizeof(why));
+        if (rc < 0) {
+            fail(c, c->lineno, "%s: %s", k->name, why);
+            rg_free(copy);
+            return -1;
+        }
+        if (*dst == NULL) {
+            *dst = rg_strdup(conv);
+        } else {
+            char *joined = rg_sprintf("%s %s", *dst, conv);
+            rg_free(*dst);
+            *dst = joined;
+        }
+    }
+    rg_free(copy);
+    return 0;
+}
+
 static int parse_value(struct parse_ctx *c, const struct key_def *k, const char *v, void *dst)
 {
     int n;
@@ -504,6 +556,18 @@ static int parse_value(struct parse_ctx *c, const struct key_def *k, const char 
         }
         set_string(dst, v);
         return 0;
+    case KT_NETS:
+    case KT_DOMAINS:
+        return append_words(c, k, v, dst);
+    case KT_NEXTHOP: {
+        char hop[RG_RV_ENTRY_MAX], why[RG_RV_ENTRY_MAX + 64];
+        if (rg_rv_nexthop(v, hop, sizeof(hop), why, sizeof(why)) < 0) {
+            fail(c, c->lineno, "%s: %s", k->name, why);
+            return -1;
+        }
+        set_string(dst, hop);
+        return 0;
+    }
     case KT_HOSTPORT:
         if (rg_hostport_parse(v, dst) < 0) {
             fail(c, c->lineno, "%s must be host:port or [address]:port with a port from 1 to "
@@ -537,6 +601,7 @@ static void add_route(struct parse_ctx *c, const char *name)
     r = &conf->routes[n];
     memset(r, 0, sizeof(*r));
     r->name = rg_strdup(name);
+    r->file = rg_strdup(c->file);
     r->line = c->lineno;
     r->protocol = RG_PROTO_SMTP;
     r->process = RG_PROCESS_MESSAGE;
@@ -590,6 +655,19 @@ static bool section_header(struct parse_ctx *c, char *line)
         name = trim(name);
     }
 
+    if (c->route_dir_name != NULL && strcmp(kind, "global") == 0) {
+        fail(c, c->lineno, "section [global] belongs in %s, not in a route file", c->conf->path);
+        return false;
+    }
+    if (c->route_dir_name != NULL && strcmp(kind, "route") == 0
+        && (c->sec != SEC_NONE || strcmp(name, c->route_dir_name) != 0)) {
+        if (c->sec != SEC_NONE)
+            fail(c, c->lineno, "a route file holds one section, [route %s]", c->route_dir_name);
+        else
+            fail(c, c->lineno, "route '%s' in the directory of route '%s': the section must "
+                 "be [route %s]", name, c->route_dir_name, c->route_dir_name);
+        return false;
+    }
     if (strcmp(kind, "global") == 0) {
         if (*name != '\0') {
             fail(c, c->lineno, "section [global] takes no name");
@@ -615,8 +693,13 @@ static bool section_header(struct parse_ctx *c, char *line)
             return false;
         }
         const struct rg_route *dup = rg_conf_route(c->conf, name);
-        if (dup != NULL) {
+        if (dup != NULL && strcmp(dup->file, c->file) == 0) {
             fail(c, c->lineno, "duplicate route '%s' (first on line %d)", name, dup->line);
+            return false;
+        }
+        if (dup != NULL) {
+            fail(c, c->lineno, "duplicate route '%s' (first in %s:%d)", name, dup->file,
+                 dup->line);
             return false;
         }
         add_route(c, name);
@@ -719,7 +802,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         base = (char *)&c->conf->routes[c->route];
     }
     line = &seen->line[k - keys];
-    if (*line != 0) {
+    if (*line != 0 && k->type != KT_NETS && k->type != KT_DOMAINS) {
         fail(c, c->lineno, "duplicate key '%s' in %s (first on line %d)", name, c->label, *line);
         return 0;
     }
@@ -785,34 +868,82 @@ static void check_route_provider(struct parse_ctx *c, size_t i)
              "provider_connect_timeout (%d) must not be greater than provider_timeout (%d)",
              r->provider_connect_timeout, r->provider_timeout);
     if (r->cert_dir == NULL)
-        r->cert_dir = rg_sprintf("%s/%s", CERT_DIR_BASE, r->name);
+        r->cert_dir = rg_sprintf("%s/%s", c->conf->routes_dir, r->name);
     if (r->provider_cert == NULL)
         r->provider_cert = rg_sprintf("%s/provider.crt", r->cert_dir);
     if (r->provider_key == NULL)
         r->provider_key = rg_sprintf("%s/provider.key", r->cert_dir);
 }
 
-static void check_conf(struct parse_ctx *c)
+/* The Postfix side of route i (public_listen, accept_from, ...): unique
+ * public address and id, and no open relay. */
+static void check_route_public(struct parse_ctx *c, size_t i)
+{
+    const struct rg_conf *conf = c->conf;
+    const struct rg_route *r = &conf->routes[i];
+    const struct key_lines *kl = &c->route_keys[i];
+    int pline = key_line(kl, SEC_ROUTE, "public_listen");
+    char addr[sizeof(r->public_listen.host) + 16];
+
+    for (size_t j = 0; j < i; j++)
+        if (r->id != 0 && conf->routes[j].id == r->id)
+            fail(c, key_line(kl, SEC_ROUTE, "id"), "route id %d of route '%s' is already used "
+                 "by route '%s'", r->id, r->name, conf->routes[j].name);
+    if (r->public_listen.port == 0) {
+        if (r->accept_from != NULL || r->accept_domains != NULL || r->forward_to != NULL)
+            fail(c, r->line, "route '%s' has accept_from, accept_domains or forward_to but no "
+                 "public_listen", r->name);
+        return;
+    }
+    hostport_str(&r->public_listen, addr, sizeof(addr));
+    for (size_t j = 0; j < conf->nroutes; j++) {
+        const struct rg_route *o = &conf->routes[j];
+        if (j < i && o->public_listen.port != 0 && same_hostport(&r->public_listen, &o->public_listen))
+            fail(c, pline, "public_listen %s of route '%s' is already used by route '%s'",
+                 addr, r->name, o->name);
+        if (same_hostport(&r->public_listen, &o->listen)
+            || same_hostport(&r->public_listen, &o->reinject))
+            fail(c, pline, "public_listen %s of route '%s' is a loopback address of route '%s'",
+                 addr, r->name, o->name);
+    }
+    /* the appliance's rule: no route to the Internet without a source
+     * restriction; and no route without any restriction at all */
+    if (r->forward_to == NULL && r->accept_from == NULL)
+        fail(c, pline, "route '%s' delivers to the Internet (no forward_to) but has no "
+             "accept_from: that would be an open relay", r->name);
+    else if (r->accept_from == NULL && r->accept_domains == NULL)
+        fail(c, pline, "route '%s' has neither accept_from nor accept_domains: that would "
+             "accept mail for anyone from anyone", r->name);
+}
+
+static void check_conf(struct parse_ctx *c, int flags)
 {
     const struct rg_conf *conf = c->conf;
 
+    c->file = conf->path;
     check_order(c, "min_spare_servers", conf->min_spare_servers,
                 "max_spare_servers", conf->max_spare_servers);
     check_order(c, "max_spare_servers", conf->max_spare_servers,
                 "max_servers", conf->max_servers);
-    if (conf->nroutes == 0)
+    if (conf->nroutes == 0 && !(flags & RG_CONF_NO_ROUTES_OK))
         fail(c, 0, "no [route NAME] section");
     for (size_t i = 0; i < conf->nroutes; i++) {
         const struct rg_route *r = &conf->routes[i];
+        c->file = r->file;
         if (key_line(&c->route_keys[i], SEC_ROUTE, "listen") == 0)
             fail(c, r->line, "route '%s' has no 'listen'", r->name);
         if (key_line(&c->route_keys[i], SEC_ROUTE, "reinject") == 0)
             fail(c, r->line, "route '%s' has no 'reinject'", r->name);
     }
-    for (size_t i = 0; i < conf->nroutes && !c->failed; i++)
+    for (size_t i = 0; i < conf->nroutes && !c->failed; i++) {
+        c->file = conf->routes[i].file;
         check_route_addresses(c, i);
-    for (size_t i = 0; i < conf->nroutes && !c->failed; i++)
+    }
+    for (size_t i = 0; i < conf->nroutes && !c->failed; i++) {
+        c->file = conf->routes[i].file;
         check_route_provider(c, i);
+        check_route_public(c, i);
+    }
 }
 
 /* ---- public interface ------------------------------------------------------- */
@@ -842,42 +973,101 @@ static struct rg_conf *conf_new(const char *path)
     conf->reinject_timeout = 120;
     conf->shutdown_timeout = 60;
     conf->spool_memory_limit = (size_t)(128 * KIB);
+    conf->routes_dir = rg_strdup(ROUTES_DIR_DEFAULT);
+    conf->route_port_base = 10025;
     return conf;
 }
 
-struct rg_conf *rg_conf_load(const char *path, char *err, size_t errlen)
+/* Parse one file into c->conf: regigate.conf (route_dir_name NULL) or a
+ * route file. 0 ok, -1 after fail(). */
+static int parse_file(struct parse_ctx *c, const char *path, const char *route_dir_name)
+{
+    int rc;
+
+    c->file = path;
+    c->route_dir_name = route_dir_name;
+    c->lineno = 0;
+    c->sec = SEC_NONE;
+    c->fp = fopen(path, "re");
+    if (c->fp == NULL) {
+        fail(c, 0, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    rc = ini_parse_stream(read_line, c, on_key, c);
+    fclose(c->fp);
+    c->fp = NULL;
+
+    /* inih reports lines it cannot split itself; the earliest error wins */
+    if (rc > 0 && (!c->failed || rc < c->err_line)) {
+        c->failed = false;
+        fail(c, rc, "syntax error: expected 'key = value'");
+    } else if (rc < 0) {
+        fail(c, 0, "cannot parse (libinih error %d)", rc);
+    }
+    if (!c->failed && route_dir_name != NULL && c->sec == SEC_NONE)
+        fail(c, 0, "no [route %s] section", route_dir_name);
+    return c->failed ? -1 : 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int route_dir_entry(const struct dirent *d)
+{
+    return d->d_name[0] != '.' && valid_route_name(d->d_name);
+}
+
+/* Every routes_dir/NAME/route.conf, in the order of the names (strcmp).
+ * A missing routes_dir is no route; a NAME without route.conf is skipped
+ * (regigatectl writes route.conf last and removes it first). */
+static void parse_routes_dir(struct parse_ctx *c)
+{
+    const char *dir = c->conf->routes_dir;
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, route_dir_entry, by_name);
+
+    if (n < 0) {
+        if (errno != ENOENT) {
+            c->file = c->conf->path;
+            fail(c, 0, "routes_dir %s: %s", dir, strerror(errno));
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        char *path = rg_sprintf("%s/%s/%s", dir, names[i]->d_name, ROUTE_FILE);
+        if (!c->failed && access(path, F_OK) == 0)
+            parse_file(c, path, names[i]->d_name);
+        rg_free(path);
+        free(names[i]);
+    }
+    free(names);
+}
+
+struct rg_conf *rg_conf_load_flags(const char *path, int flags, char *err, size_t errlen)
 {
     struct parse_ctx c;
-    int rc;
 
     memset(&c, 0, sizeof(c));
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    c.fp = fopen(path, "re");
-    if (c.fp == NULL) {
-        fail(&c, 0, "cannot open: %s", strerror(errno));
-        report(&c, path, err, errlen);
-        return NULL;
-    }
     c.conf = conf_new(path);
-    rc = ini_parse_stream(read_line, &c, on_key, &c);
-    fclose(c.fp);
-
-    /* inih reports lines it cannot split itself; the earliest error wins */
-    if (rc > 0 && (!c.failed || rc < c.err_line)) {
-        c.failed = false;
-        fail(&c, rc, "syntax error: expected 'key = value'");
-    } else if (rc < 0) {
-        fail(&c, 0, "cannot parse (libinih error %d)", rc);
-    }
+    if (parse_file(&c, path, NULL) == 0)
+        parse_routes_dir(&c);
     if (!c.failed)
-        check_conf(&c);
+        check_conf(&c, flags);
     c.route_keys = rg_free(c.route_keys);
     if (c.failed) {
         report(&c, path, err, errlen);
         c.conf = rg_conf_free(c.conf);
     }
     return c.conf;
+}
+
+struct rg_conf *rg_conf_load(const char *path, char *err, size_t errlen)
+{
+    return rg_conf_load_flags(path, 0, err, errlen);
 }
 
 struct rg_conf *rg_conf_free(struct rg_conf *conf)
@@ -894,6 +1084,11 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
         rg_free(conf->routes[i].provider_cert);
         rg_free(conf->routes[i].provider_key);
         rg_free(conf->routes[i].hidden_subject);
+        rg_free(conf->routes[i].file);
+        rg_free(conf->routes[i].accept_from);
+        rg_free(conf->routes[i].accept_domains);
+        rg_free(conf->routes[i].forward_to);
+        rg_free(conf->routes[i].mta_hostname);
     }
     rg_free(conf->routes);
     rg_free(conf->path);
@@ -902,6 +1097,7 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
     rg_free(conf->pid_file);
     rg_free(conf->myhostname);
     rg_free(conf->syslog_facility);
+    rg_free(conf->routes_dir);
     rg_free(conf);
     return NULL;
 }

@@ -1,8 +1,10 @@
 /*
  * conffile.h - regigate.conf(5): the INI-style configuration of regigated.
  *
- * rg_conf_load() parses and validates a whole file; on any problem it
- * returns NULL and writes "FILE:LINE: message" into err. Unknown sections
+ * rg_conf_load() parses and validates regigate.conf and then every
+ * routes_dir/NAME/route.conf (one [route NAME] section each, in the order
+ * of the names); on any problem it returns NULL and writes
+ * "FILE:LINE: message" into err, FILE being the file at fault. Unknown sections
  * and keys are errors (a typo must not silently fall back to a default).
  * A loaded configuration is immutable; SIGHUP loads a new one and swaps.
  */
@@ -45,6 +47,16 @@ struct rg_route {
     /* The outer message of an encrypted mail (doc/message-format.md). */
     int hide_subject;               /* replace the outer Subject, default no */
     char *hidden_subject;           /* its replacement; NULL = "Encrypted message" */
+    /* Where the route was defined: regigate.conf or routes_dir/NAME/route.conf. */
+    char *file;
+    /* The Postfix side of the route (regigatectl postfix generate; regigated
+     * does not use these). A route has one when public_listen is set. */
+    int id;                         /* 1, 2, ...; 0 = none */
+    struct rg_hostport public_listen; /* the public smtpd; port 0 = none */
+    char *accept_from;              /* networks, mynetworks notation, ' '-separated */
+    char *accept_domains;           /* recipient domains, ' '-separated */
+    char *forward_to;               /* "[host]:port" next hop; NULL = DNS/MX */
+    char *mta_hostname;             /* HELO name when delivering; NULL = Postfix's */
 };
 
 struct rg_conf {
@@ -65,12 +77,18 @@ struct rg_conf {
     int reinject_timeout;       /* seconds, default 120 */
     int shutdown_timeout;       /* seconds, default 60 */
     size_t spool_memory_limit;  /* bytes kept in memory before spooling, default 131072 */
+    char *routes_dir;           /* one NAME/route.conf per route, default /etc/regigate/routes */
+    int route_port_base;        /* regigatectl's first loopback port, default 10025 */
 
     struct rg_route *routes;
     size_t nroutes;
 };
 
 struct rg_conf *rg_conf_load(const char *path, char *err, size_t errlen);
+/* rg_conf_load with flags: RG_CONF_NO_ROUTES_OK accepts a configuration
+ * without routes (regigatectl, before the first "route add"). */
+#define RG_CONF_NO_ROUTES_OK 1
+struct rg_conf *rg_conf_load_flags(const char *path, int flags, char *err, size_t errlen);
 struct rg_conf *rg_conf_free(struct rg_conf *conf);
 const struct rg_route *rg_conf_route(const struct rg_conf *conf, const char *name);
 

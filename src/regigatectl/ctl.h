@@ -51,4 +51,20 @@ int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
 /* cmd_decrypt.c */
 int rg_ctl_decrypt(struct rg_ctl *ctl, int argc, char **argv);
 
+/* cmd_routeadm.c */
+int rg_ctl_route_add(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_set(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_list(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_show(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_route_remove(struct rg_ctl *ctl, int argc, char **argv);
+
+/* cmd_postfix.c */
+int rg_ctl_postfix_generate(struct rg_ctl *ctl, int argc, char **argv);
+/* SIGHUP to regigated (its pid_file): 1 sent, 0 not running, -1 error (said). */
+int rg_ctl_hup_regigated(const struct rg_conf *conf);
+
+/* cmd_lists.c: rules import; lists add | show | import | remove (argv[0]) */
+int rg_ctl_rules_import(struct rg_ctl *ctl, int argc, char **argv);
+int rg_ctl_lists(struct rg_ctl *ctl, int argc, char **argv);
+
 #endif

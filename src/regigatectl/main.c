@@ -20,10 +20,27 @@
 #include "log.h"
 
 static const struct rg_ctl_cmd commands[] = {
+    { "route", "add", "NAME --listen IP:PORT --provider HOST:PORT [OPTIONS]",
+      "add a route (see regigatectl(8) for the options)", rg_ctl_route_add },
+    { "route", "list", "",
+      "list the routes: id, name, public, filter and reinjection addresses", rg_ctl_route_list },
+    { "route", "show", "NAME", "print a route's settings", rg_ctl_route_show },
+    { "route", "set", "NAME --KEY VALUE...", "change settings of a route", rg_ctl_route_set },
+    { "route", "remove", "NAME", "remove a route with its rules, lists and certificates",
+      rg_ctl_route_remove },
+    { "postfix", "generate", "[--output DIR] [--apply [--postfix-dir DIR] [--no-reload]]",
+      "write the routes' Postfix configuration; --apply merges, checks, reloads",
+      rg_ctl_postfix_generate },
     { "rules", "lint", "FILE... [--lists-dir DIR]",
       "check rule files (regigate-rules(5)), report every problem", rg_ctl_rules_lint },
     { "rules", "show", "ROUTE",
       "print the rule set of a route as configured", rg_ctl_rules_show },
+    { "rules", "import", "ROUTE [FILE|-]",
+      "check a rule set with the route's lists, install it, reload", rg_ctl_rules_import },
+    { "lists", "add", "ROUTE NAME [FILE|-]", "add a list to a route", rg_ctl_lists },
+    { "lists", "show", "ROUTE [NAME]", "print a list, or the route's lists", rg_ctl_lists },
+    { "lists", "import", "ROUTE NAME [FILE|-]", "replace a list's content", rg_ctl_lists },
+    { "lists", "remove", "ROUTE NAME", "remove a list the rules do not use", rg_ctl_lists },
     { "route", "cert-request", "ROUTE [--cn NAME] [--san NAME]...",
       "create the route's provider key if needed, print its certificate request",
       rg_ctl_route_cert_request },
@@ -94,7 +111,7 @@ const struct rg_conf *rg_ctl_conf(struct rg_ctl *ctl)
     char err[1024];
 
     if (ctl->conf == NULL) {
-        ctl->conf = rg_conf_load(ctl->conf_path, err, sizeof(err));
+        ctl->conf = rg_conf_load_flags(ctl->conf_path, RG_CONF_NO_ROUTES_OK, err, sizeof(err));
         if (ctl->conf == NULL)
             rg_ctl_error("%s", err);
     }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conffile.h"
@@ -932,6 +934,213 @@ static void test_small_error_buffer(void **state)
     assert_int_equal(err[0], 'x');
 }
 
+/* ---- routes_dir: one directory per route --------------------------------------- */
+
+static char routes_dir[700];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void routes_reset(void)
+{
+    snprintf(routes_dir, sizeof(routes_dir), "%s/routes", tmpdir);
+    nftw(routes_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(mkdir(routes_dir, 0700), 0);
+}
+
+/* routes_dir/NAME/route.conf with text; NULL text: the directory only */
+static void route_file(const char *name, const char *text)
+{
+    char path[900];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", routes_dir, name);
+    assert_int_equal(mkdir(path, 0700), 0);
+    if (text == NULL)
+        return;
+    snprintf(path, sizeof(path), "%s/%s/route.conf", routes_dir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* regigate.conf: [global] with routes_dir plus extra text */
+static void main_with_routes_dir(const char *extra)
+{
+    char text[2048];
+
+    snprintf(text, sizeof(text), "[global]\nroutes_dir = %s\n%s", routes_dir, extra);
+    write_conf(text, strlen(text));
+}
+
+static void expect_route_file_error(const char *name, int line, const char *msg, int flags)
+{
+    char err[1024] = "", path[900];
+    struct rg_conf *conf = rg_conf_load_flags(conf_path, flags, err, sizeof(err));
+
+    snprintf(path, sizeof(path), "%s/%s/route.conf", routes_dir, name);
+    expect_error_at(path, line, msg, err);
+    assert_null(conf);
+}
+
+#define PUBLIC_OK "public_listen = 192.0.2.10:25\naccept_from = 192.168.1\n"
+
+static void test_routes_dir_order_and_keys(void **state)
+{
+    char err[1024] = "", want[900];
+    struct rg_conf *conf;
+
+    (void)state;
+    routes_reset();
+    route_file("zeta", "[route zeta]\nid = 2\nlisten = 127.0.0.1:10055\n"
+               "reinject = 127.0.0.1:10056\npublic_listen = 192.0.2.10:2525\n"
+               "accept_from = 192.168.1 10.1.2.3\naccept_from = 10.0.0.0/8, 2001:db8::/32\n"
+               "mta_hostname = gw.example.org\n");
+    route_file("alpha", "[route alpha]\nid = 1\nlisten = 127.0.0.1:10045\n"
+               "reinject = 127.0.0.1:10046\npublic_listen = 192.0.2.10:25\n"
+               "accept_domains = Example.COM .example.org\nforward_to = mail.example.com\n");
+    route_file("empty", NULL);              /* no route.conf yet: skipped */
+    main_with_routes_dir(ROUTE_OUT);
+    conf = rg_conf_load(conf_path, err, sizeof(err));
+    assert_string_equal(err, "");
+    assert_non_null(conf);
+    assert_int_equal(conf->nroutes, 3);
+    assert_string_equal(conf->routes[0].name, "out");
+    assert_string_equal(conf->routes[0].file, conf_path);
+    assert_string_equal(conf->routes[1].name, "alpha");
+    snprintf(want, sizeof(want), "%s/alpha/route.conf", routes_dir);
+    assert_string_equal(conf->routes[1].file, want);
+    assert_int_equal(conf->routes[1].id, 1);
+    assert_string_equal(conf->routes[1].accept_domains, "example.com .example.org");
+    assert_null(conf->routes[1].accept_from);
+    assert_string_equal(conf->routes[1].forward_to, "[mail.example.com]:25");
+    assert_string_equal(conf->routes[2].name, "zeta");
+    assert_string_equal(conf->routes[2].accept_from,
+                        "192.168.1.0/24 10.1.2.3 10.0.0.0/8 [2001:db8::]/32");
+    assert_string_equal(conf->routes[2].public_listen.host, "192.0.2.10");
+    assert_int_equal(conf->routes[2].public_listen.port, 2525);
+    assert_string_equal(conf->routes[2].mta_hostname, "gw.example.org");
+    assert_null(conf->routes[2].forward_to);
+    /* cert_dir follows routes_dir */
+    snprintf(want, sizeof(want), "%s/zeta", routes_dir);
+    assert_string_equal(conf->routes[2].cert_dir, want);
+    rg_conf_free(conf);
+    nftw(routes_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_routes_dir_errors(void **state)
+{
+    char err[1024] = "";
+    struct rg_conf *conf;
+
+    (void)state;
+    routes_reset();
+    route_file("a", "[route b]\nlisten = 127.0.0.1:10025\n");
+    main_with_routes_dir("");
+    expect_route_file_error("a", 1, "route 'b' in the directory of route 'a': the section "
+                            "must be [route a]", 0);
+
+    routes_reset();
+    route_file("a", "# x\n[global]\n");
+    {
+        char msg[1100];
+        snprintf(msg, sizeof(msg), "section [global] belongs in %s, not in a route file",
+                 conf_path);
+        expect_route_file_error("a", 2, msg, 0);
+    }
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "[route c]\n");
+    expect_route_file_error("a", 4, "a route file holds one section, [route a]", 0);
+
+    routes_reset();
+    route_file("a", "; nothing\n");
+    expect_route_file_error("a", 0, "no [route a] section", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "accept_from = 192.168.1.1/24\n");
+    expect_route_file_error("a", 4, "accept_from: '192.168.1.1/24' has bits set after the "
+                            "first 24: not a network address", 0);
+
+    /* the same route in regigate.conf and in routes_dir */
+    routes_reset();
+    route_file("out", "[route out]\nlisten = 127.0.0.1:10035\nreinject = 127.0.0.1:10036\n");
+    main_with_routes_dir(ROUTE_OUT);
+    {
+        char msg[1100];
+        snprintf(msg, sizeof(msg), "duplicate route 'out' (first in %s:3)", conf_path);
+        expect_route_file_error("out", 1, msg, 0);
+    }
+
+    /* no routes at all: an error for regigated, fine for regigatectl */
+    routes_reset();
+    main_with_routes_dir("");
+    conf = rg_conf_load(conf_path, err, sizeof(err));
+    assert_null(conf);
+    expect_error_at(conf_path, 0, "no [route NAME] section", err);
+    conf = rg_conf_load_flags(conf_path, RG_CONF_NO_ROUTES_OK, err, sizeof(err));
+    assert_non_null(conf);
+    assert_int_equal(conf->nroutes, 0);
+    rg_conf_free(conf);
+    nftw(routes_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_public_side_checks(void **state)
+{
+    (void)state;
+    routes_reset();
+    main_with_routes_dir("");
+    route_file("a", "[route a]\nid = 1\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "public_listen = 192.0.2.10:25\naccept_domains = example.com\n");
+    expect_route_file_error("a", 5, "route 'a' delivers to the Internet (no forward_to) but "
+                            "has no accept_from: that would be an open relay", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "public_listen = 192.0.2.10:25\nforward_to = [192.0.2.1]:25\n");
+    expect_route_file_error("a", 4, "route 'a' has neither accept_from nor accept_domains: "
+                            "that would accept mail for anyone from anyone", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nid = 1\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               PUBLIC_OK);
+    route_file("b", "[route b]\nid = 1\nlisten = 127.0.0.1:10035\nreinject = 127.0.0.1:10036\n"
+               "public_listen = 192.0.2.11:25\naccept_from = 10.0.0.1\n");
+    expect_route_file_error("b", 2, "route id 1 of route 'b' is already used by route 'a'", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nid = 1\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               PUBLIC_OK);
+    route_file("b", "[route b]\nid = 2\nlisten = 127.0.0.1:10035\nreinject = 127.0.0.1:10036\n"
+               PUBLIC_OK);
+    expect_route_file_error("b", 5, "public_listen 192.0.2.10:25 of route 'b' is already used "
+                            "by route 'a'", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "public_listen = 127.0.0.1:10026\naccept_from = 10.0.0.1\n");
+    expect_route_file_error("a", 4, "public_listen 127.0.0.1:10026 of route 'a' is a loopback "
+                            "address of route 'a'", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "accept_from = 10.0.0.1\n");
+    expect_route_file_error("a", 1, "route 'a' has accept_from, accept_domains or forward_to "
+                            "but no public_listen", 0);
+
+    routes_reset();
+    route_file("a", "[route a]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+               "forward_to = [::1\n");
+    expect_route_file_error("a", 4, "forward_to: '[::1': missing ']'", 0);
+    nftw(routes_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* contrib/regigate.conf documents the defaults: it must load and match them. */
 static void test_contrib_sample(void **state)
 {
@@ -962,6 +1171,8 @@ static void test_contrib_sample(void **state)
     assert_int_equal(conf->reinject_timeout, defaults->reinject_timeout);
     assert_int_equal(conf->shutdown_timeout, defaults->shutdown_timeout);
     assert_int_equal(conf->spool_memory_limit, defaults->spool_memory_limit);
+    assert_string_equal(conf->routes_dir, defaults->routes_dir);
+    assert_int_equal(conf->route_port_base, defaults->route_port_base);
 
     assert_int_equal(conf->nroutes, 2);
     out = rg_conf_route(conf, "outbound");
@@ -1233,6 +1444,9 @@ int main(void)
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_small_error_buffer),
         cmocka_unit_test(test_contrib_sample),
+        cmocka_unit_test(test_routes_dir_order_and_keys),
+        cmocka_unit_test(test_routes_dir_errors),
+        cmocka_unit_test(test_public_side_checks),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
