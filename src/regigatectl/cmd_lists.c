@@ -85,23 +85,6 @@ static char *read_input(const char *file, size_t max, size_t *len)
     return data;
 }
 
-static int owner_of(const struct rg_conf *conf, struct rg_routecert_owner *owner)
-{
-    const struct passwd *pw;
-
-    owner->uid = (uid_t)-1;
-    owner->gid = (gid_t)-1;
-    if (geteuid() != 0 || conf->user == NULL)
-        return 0;
-    if ((pw = getpwnam(conf->user)) == NULL) {
-        rg_ctl_error("unknown user '%s' (user in %s)", conf->user, conf->path);
-        return -1;
-    }
-    owner->uid = pw->pw_uid;
-    owner->gid = pw->pw_gid;
-    return 0;
-}
-
 static const struct rg_route *route_named(struct rg_ctl *ctl, const char *name)
 {
     const struct rg_conf *conf = rg_ctl_conf(ctl);
@@ -143,7 +126,7 @@ int rg_ctl_rules_import(struct rg_ctl *ctl, int argc, char **argv)
     if (argc < 2 || argc > 3 || argv[1][0] == '-')
         return rg_ctl_usage(&import_cmd);
     file = argc == 3 ? argv[2] : "-";
-    if ((r = route_named(ctl, argv[1])) == NULL || owner_of(ctl->conf, &owner) < 0)
+    if ((r = route_named(ctl, argv[1])) == NULL || rg_ctl_file_owner(ctl->conf, &owner) < 0)
         return RG_CTL_FAIL;
     if (r->rules == NULL) {
         rg_ctl_error("route %s has no 'rules' file: set rules = PATH in %s", r->name, r->file);
@@ -215,7 +198,7 @@ static int install_list(struct rg_ctl *ctl, const struct rg_route *r, const char
                      "import %s %s", r->name, name, r->name, name);
         goto out;
     }
-    if (owner_of(ctl->conf, &owner) < 0 || (data = read_input(file, RG_LIST_MAX_FILE_SIZE, &len)) == NULL)
+    if (rg_ctl_file_owner(ctl->conf, &owner) < 0 || (data = read_input(file, RG_LIST_MAX_FILE_SIZE, &len)) == NULL)
         goto out;
     if (mkdir(r->lists_dir, 0700) < 0 && errno != EEXIST) {
         rg_ctl_error("cannot create %s: %s", r->lists_dir, strerror(errno));

@@ -46,8 +46,7 @@ static const struct rg_route *find_route(struct rg_ctl *ctl, const char *name)
     return r;
 }
 
-/* The files' owner: the daemon's user when we are root and it has one. */
-static int file_owner(const struct rg_conf *conf, struct rg_routecert_owner *owner)
+int rg_ctl_file_owner(const struct rg_conf *conf, struct rg_routecert_owner *owner)
 {
     const struct passwd *pw;
 
@@ -93,7 +92,7 @@ int rg_ctl_route_cert_request(struct rg_ctl *ctl, int argc, char **argv)
     if (name == NULL)
         return rg_ctl_usage(&request_cmd);
     r = find_route(ctl, name);
-    if (r == NULL || file_owner(ctl->conf, &owner) < 0)
+    if (r == NULL || rg_ctl_file_owner(ctl->conf, &owner) < 0)
         return RG_CTL_FAIL;
     if (cn == NULL)
         cn = r->name;
@@ -163,7 +162,7 @@ int rg_ctl_route_cert_import(struct rg_ctl *ctl, int argc, char **argv)
     if (argc != 2 || argv[1][0] == '-')
         return rg_ctl_usage(&import_cmd);
     r = find_route(ctl, argv[1]);
-    if (r == NULL || file_owner(ctl->conf, &owner) < 0)
+    if (r == NULL || rg_ctl_file_owner(ctl->conf, &owner) < 0)
         return RG_CTL_FAIL;
     if (r->provider_ca == NULL) {
         rg_ctl_error("route %s has no provider_ca: set it in %s to the provider's CA "

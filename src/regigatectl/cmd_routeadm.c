@@ -315,25 +315,6 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* The daemon's user owns what we write when we are root (cmd_route.c). */
-static int owner_of(const struct rg_conf *conf, struct rg_routecert_owner *owner)
-{
-    const struct passwd *pw;
-
-    owner->uid = (uid_t)-1;
-    owner->gid = (gid_t)-1;
-    if (geteuid() != 0 || conf->user == NULL)
-        return 0;
-    pw = getpwnam(conf->user);
-    if (pw == NULL) {
-        rg_ctl_error("unknown user '%s' (user in %s)", conf->user, conf->path);
-        return -1;
-    }
-    owner->uid = pw->pw_uid;
-    owner->gid = pw->pw_gid;
-    return 0;
-}
-
 static int write_text(const char *dir, const char *file, const char *text, mode_t mode,
                       const struct rg_routecert_owner *owner)
 {
@@ -426,7 +407,7 @@ int rg_ctl_route_add(struct rg_ctl *ctl, int argc, char **argv)
         rg_ctl_error("route add needs --listen IP:PORT and --provider HOST:PORT");
         return rg_ctl_usage(&add_cmd);
     }
-    if ((conf = rg_ctl_conf(ctl)) == NULL || owner_of(conf, &owner) < 0)
+    if ((conf = rg_ctl_conf(ctl)) == NULL || rg_ctl_file_owner(conf, &owner) < 0)
         return RG_CTL_FAIL;
     if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
             != strlen(name) || strlen(name) > 64 || name[0] == '\0') {
@@ -619,7 +600,7 @@ int rg_ctl_route_set(struct rg_ctl *ctl, int argc, char **argv)
         any |= v.v[k] != NULL;
     if (!any)
         goto usage;
-    if ((r = own_route(ctl, name)) == NULL || owner_of(ctl->conf, &owner) < 0)
+    if ((r = own_route(ctl, name)) == NULL || rg_ctl_file_owner(ctl->conf, &owner) < 0)
         goto out;
     if ((old = read_file(r->file, 64 * 1024)) == NULL)
         goto out;

@@ -46,6 +46,11 @@ int rg_ctl_rules_show(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_cert_request(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_cert_import(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv);
+/* Who should own the files regigatectl writes: the daemon's user when we
+ * run as root and the configuration names one, else "unchanged" (-1).
+ * -1 (said) when that user does not exist. */
+struct rg_routecert_owner;
+int rg_ctl_file_owner(const struct rg_conf *conf, struct rg_routecert_owner *owner);
 int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
 
 /* cmd_decrypt.c */
