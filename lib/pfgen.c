@@ -263,3 +263,15 @@ char *rg_pfgen_merge(const char *text, const char *block)
     out(&b, "%.*s%s%s", (int)(begin - text), text, block, end);
     return take(&b);
 }
+
+char *rg_pfgen_extract(const char *text)
+{
+    const char *begin = find_line(text, RG_PFGEN_BEGIN), *end;
+
+    if (begin == NULL || (end = find_line(begin, RG_PFGEN_END)) == NULL)
+        return NULL;
+    end += strlen(RG_PFGEN_END);
+    if (*end == '\n')
+        end++;
+    return rg_sprintf("%.*s", (int)(end - begin), begin);
+}

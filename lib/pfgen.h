@@ -35,4 +35,11 @@ char *rg_pfgen_main(const struct rg_conf *conf);
  */
 char *rg_pfgen_merge(const char *text, const char *block);
 
+/*
+ * The block of text (from the RG_PFGEN_BEGIN line to the RG_PFGEN_END
+ * line, both included), allocated; NULL when text has no complete block.
+ * What rg_pfgen_merge put there, for regigatectl diagnose to compare.
+ */
+char *rg_pfgen_extract(const char *text);
+
 #endif

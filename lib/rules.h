@@ -54,6 +54,8 @@ const char *rg_rules_source(const struct rg_rules *r);
 int rg_rules_empty(const struct rg_rules *r);
 /* Can the rule set decide action a (some rule or the default has it)? */
 int rg_rules_uses(const struct rg_rules *r, enum rg_action a);
+/* Number of rules (the default not counted; 0 for {}). */
+size_t rg_rules_count(const struct rg_rules *r);
 /* Names of the lists the rule set references (NULL-terminated). */
 const char *const *rg_rules_lists(const struct rg_rules *r);
 

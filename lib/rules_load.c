@@ -1718,6 +1718,11 @@ const char *rg_rules_source(const struct rg_rules *r)
     return r ? r->source : "{}";
 }
 
+size_t rg_rules_count(const struct rg_rules *r)
+{
+    return r != NULL ? r->nrules : 0;
+}
+
 const char *const *rg_rules_lists(const struct rg_rules *r)
 {
     static const char *const none[] = { NULL };

@@ -133,3 +133,36 @@ char *rg_tlscert_free(char *pem)
     }
     return NULL;
 }
+
+int rg_tlscert_expiry(const char *path, time_t *expires, char *err, size_t errlen)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *cert;
+    struct tm tm;
+    int ok;
+
+    if (bio == NULL) {
+        ERR_clear_error();
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "cannot read %s", path);
+        return -1;
+    }
+    /* PEM_read_bio_X509 skips what comes before the certificate (the key) */
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (cert == NULL) {
+        ERR_clear_error();
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s holds no PEM certificate", path);
+        return -1;
+    }
+    ok = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm);
+    X509_free(cert);
+    if (!ok) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: unreadable expiry date", path);
+        return -1;
+    }
+    *expires = timegm(&tm);
+    return 0;
+}

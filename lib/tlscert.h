@@ -7,6 +7,7 @@
 #define RG_TLSCERT_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Default validity: 10 years, as the appliance's. */
 #define RG_TLSCERT_DAYS 3650
@@ -21,5 +22,12 @@
 char *rg_tlscert_selfsigned(const char *cn, int days, char *err, size_t errlen);
 /* Clear and free what rg_tlscert_selfsigned returned; returns NULL. */
 char *rg_tlscert_free(char *pem);
+
+/*
+ * The notAfter of the first certificate in the PEM file path (a key before
+ * it is skipped, never read into memory longer than the parse). 0, or -1
+ * with a reason in err (cannot read, no certificate).
+ */
+int rg_tlscert_expiry(const char *path, time_t *expires, char *err, size_t errlen);
 
 #endif

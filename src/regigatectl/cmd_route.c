@@ -258,31 +258,27 @@ int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv)
     return fflush(stdout) == 0 ? RG_CTL_OK : RG_CTL_FAIL;
 }
 
-int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv)
+int rg_ctl_provider_health(const struct rg_conf *conf, const struct rg_route *r,
+                           char *msg, size_t len)
 {
-    const struct rg_route *r;
     struct rg_provider_config cfg;
     struct rg_provider_info info;
     struct rg_provider *p;
     enum rg_provider_status st;
     long long gateway = 0;
     char err[512];
+    int n;
 
-    if (argc != 2 || argv[1][0] == '-')
-        return rg_ctl_usage(&check_cmd);
-    r = find_route(ctl, argv[1]);
-    if (r == NULL)
-        return RG_CTL_FAIL;
     if (r->provider == NULL || r->provider_ca == NULL) {
-        printf("FAILED: route %s has no %s in %s\n", r->name,
-               r->provider == NULL ? "provider" : "provider_ca", ctl->conf->path);
-        return RG_CTL_FAIL;
+        snprintf(msg, len, "route %s has no %s in %s", r->name,
+                 r->provider == NULL ? "provider" : "provider_ca", conf->path);
+        return -1;
     }
     if (access(r->provider_cert, F_OK) < 0) {
-        printf("FAILED: route %s has no certificate (%s): run \"regigatectl route cert-request "
-               "%s\", have the request signed and import it with \"regigatectl route "
-               "cert-import %s\"\n", r->name, r->provider_cert, r->name, r->name);
-        return RG_CTL_FAIL;
+        snprintf(msg, len, "route %s has no certificate (%s): run \"regigatectl route "
+                 "cert-request %s\", have the request signed and import it with \"regigatectl "
+                 "route cert-import %s\"", r->name, r->provider_cert, r->name, r->name);
+        return -1;
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.url = r->provider;
@@ -293,21 +289,41 @@ int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv)
     cfg.timeout_ms = 1000L * r->provider_timeout;
     p = rg_provider_new(&cfg, err, sizeof(err));
     if (p == NULL) {
-        printf("FAILED: %s\n", err);
-        return RG_CTL_FAIL;
+        snprintf(msg, len, "%s", err);
+        return -1;
     }
     memset(&info, 0, sizeof(info));
     st = rg_provider_health(p, &gateway, &info);
     rg_provider_free(p);
     if (st == RG_PROVIDER_OK) {
-        printf("OK: %s accepts route %s as gateway %lld\n", r->provider, r->name, gateway);
+        snprintf(msg, len, "%s accepts route %s as gateway %lld", r->provider, r->name, gateway);
+        return 0;
+    }
+    n = snprintf(msg, len, "%s: %s", r->provider, rg_provider_strerror(st));
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    if (info.reason[0] != '\0')
+        snprintf(msg + n, len - (size_t)n, ": %s", info.reason);
+    else if (info.http_status != 0)
+        snprintf(msg + n, len - (size_t)n, " (HTTP %ld%s%s)", info.http_status,
+                 info.code[0] ? ", " : "", info.code);
+    return -1;
+}
+
+int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv)
+{
+    const struct rg_route *r;
+    char msg[1024];
+
+    if (argc != 2 || argv[1][0] == '-')
+        return rg_ctl_usage(&check_cmd);
+    r = find_route(ctl, argv[1]);
+    if (r == NULL)
+        return RG_CTL_FAIL;
+    if (rg_ctl_provider_health(ctl->conf, r, msg, sizeof(msg)) == 0) {
+        printf("OK: %s\n", msg);
         return RG_CTL_OK;
     }
-    printf("FAILED: %s: %s", r->provider, rg_provider_strerror(st));
-    if (info.reason[0] != '\0')
-        printf(": %s", info.reason);
-    else if (info.http_status != 0)
-        printf(" (HTTP %ld%s%s)", info.http_status, info.code[0] ? ", " : "", info.code);
-    putchar('\n');
+    printf("FAILED: %s\n", msg);
     return RG_CTL_FAIL;
 }

@@ -52,6 +52,14 @@ int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv);
 struct rg_routecert_owner;
 int rg_ctl_file_owner(const struct rg_conf *conf, struct rg_routecert_owner *owner);
 int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
+/* GET /v1/health with the route's key and certificate, as regigated
+ * connects: 0 with "PROVIDER accepts route NAME as gateway ID" in msg, or
+ * -1 with the reason in msg. */
+int rg_ctl_provider_health(const struct rg_conf *conf, const struct rg_route *r,
+                           char *msg, size_t len);
+
+/* cmd_diagnose.c */
+int rg_ctl_diagnose(struct rg_ctl *ctl, int argc, char **argv);
 
 /* cmd_decrypt.c */
 int rg_ctl_decrypt(struct rg_ctl *ctl, int argc, char **argv);

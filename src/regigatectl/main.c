@@ -52,6 +52,9 @@ static const struct rg_ctl_cmd commands[] = {
     { "route", "check-provider", "ROUTE",
       "connect to the route's provider with its certificate (GET /v1/health)",
       rg_ctl_route_check_provider },
+    { "diagnose", NULL, "[ROUTE] [--postfix-dir DIR] [--no-dns]",
+      "check the configuration, listeners, Postfix, provider, certificates, spool, DNS",
+      rg_ctl_diagnose },
     { "decrypt", NULL,
       "--recipient ADDRESS (--route NAME | --provider URL --ca FILE --cert FILE [--key FILE]) "
       "[-o OUT] [MESSAGE]",

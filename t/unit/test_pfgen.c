@@ -228,12 +228,34 @@ static void test_merge(void **state)
     assert_null(rg_pfgen_merge("a\n" RG_PFGEN_BEGIN "\nold\n", block));
 }
 
+static void test_extract(void **state)
+{
+    const char *block = RG_PFGEN_BEGIN "\nnew = 1\n" RG_PFGEN_END "\n";
+    char *merged, *x;
+
+    (void)state;
+    /* what merge put in, extract gives back, whatever surrounds it */
+    merged = rg_pfgen_merge("a = 1\nb = 2\n", block);
+    x = rg_pfgen_extract(merged);
+    assert_non_null(x);
+    assert_string_equal(x, block);
+    rg_free(x);
+    rg_free(merged);
+    x = rg_pfgen_extract("a\n" RG_PFGEN_BEGIN "\nq = 2\n" RG_PFGEN_END);    /* no final newline */
+    assert_string_equal(x, RG_PFGEN_BEGIN "\nq = 2\n" RG_PFGEN_END);
+    rg_free(x);
+    assert_null(rg_pfgen_extract("a = 1\n"));
+    assert_null(rg_pfgen_extract(RG_PFGEN_BEGIN "\nq = 2\n"));
+    assert_null(rg_pfgen_extract("x " RG_PFGEN_BEGIN "\n" RG_PFGEN_END "\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_exact_and_deterministic),
         cmocka_unit_test(test_generate_no_routes),
         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_extract),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
