@@ -36,6 +36,7 @@
 #include "conffile.h"
 #include "log.h"
 #include "mem.h"
+#include "routestate.h"
 #include "routeval.h"
 
 #define ROUTE_NAME_MAX 64
@@ -873,6 +874,8 @@ static void check_route_provider(struct parse_ctx *c, size_t i)
         r->provider_cert = rg_sprintf("%s/provider.crt", r->cert_dir);
     if (r->provider_key == NULL)
         r->provider_key = rg_sprintf("%s/provider.key", r->cert_dir);
+    rg_free(r->provider_contact_file);
+    r->provider_contact_file = rg_routestate_path(c->conf->spool_dir, r->name, "provider");
 }
 
 /* The Postfix side of route i (public_listen, accept_from, ...): unique
@@ -1083,6 +1086,7 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
         rg_free(conf->routes[i].cert_dir);
         rg_free(conf->routes[i].provider_cert);
         rg_free(conf->routes[i].provider_key);
+        rg_free(conf->routes[i].provider_contact_file);
         rg_free(conf->routes[i].hidden_subject);
         rg_free(conf->routes[i].file);
         rg_free(conf->routes[i].accept_from);

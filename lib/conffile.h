@@ -47,6 +47,10 @@ struct rg_route {
     /* The outer message of an encrypted mail (doc/message-format.md). */
     int hide_subject;               /* replace the outer Subject, default no */
     char *hidden_subject;           /* its replacement; NULL = "Encrypted message" */
+    /* regigated's record of the last provider answer (routestate.h):
+     * spool_dir/route-NAME.provider, filled in when loaded; give it to the
+     * provider client as contact_file. */
+    char *provider_contact_file;
     /* Where the route was defined: regigate.conf or routes_dir/NAME/route.conf. */
     char *file;
     /* The Postfix side of the route (regigatectl postfix generate; regigated

@@ -20,6 +20,7 @@
 #include "mem.h"
 #include "provider_client.h"
 #include "provider_json.h"
+#include "routestate.h"
 
 #define RESPONSE_MAX (1024 * 1024)
 #define CACHE_BUCKETS 1024
@@ -41,6 +42,9 @@ struct rg_provider {
     int pos_ttl, neg_ttl;
     size_t cache_max, cache_n;
     struct cache_entry *cache[CACHE_BUCKETS];
+    char *contact_file;         /* routestate.h; NULL = none */
+    time_t contact_last;        /* when it was last touched */
+    int contact_warned;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -142,6 +146,7 @@ struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *
     p->pos_ttl = cfg->cache_positive_ttl > 0 ? cfg->cache_positive_ttl : 0;
     p->neg_ttl = cfg->cache_negative_ttl > 0 ? cfg->cache_negative_ttl : 0;
     p->cache_max = cfg->cache_max ? cfg->cache_max : 10000;
+    p->contact_file = cfg->contact_file ? rg_strdup(cfg->contact_file) : NULL;
 
     p->get_headers = curl_slist_append(NULL, "Accept: application/json");
     p->post_headers = curl_slist_append(NULL, "Accept: application/json");
@@ -217,6 +222,7 @@ struct rg_provider *rg_provider_free(struct rg_provider *p)
             rg_provider_wipe(p->resp.data, p->resp.len);
         rg_buf_free(&p->resp);
         cache_clear(p);
+        rg_free(p->contact_file);
         rg_free(p->base);
         rg_free(p);
     }
@@ -260,9 +266,9 @@ static enum rg_provider_status classify_code(const char *code)
  * returns OK with the body in p->resp and *status set; otherwise the
  * classified failure with info filled.
  */
-static enum rg_provider_status perform(struct rg_provider *p, const char *path, const char *body,
-                                       size_t bodylen, long ok1, long ok2, long *status,
-                                       struct rg_provider_info *info)
+static enum rg_provider_status perform_once(struct rg_provider *p, const char *path,
+                                            const char *body, size_t bodylen, long ok1, long ok2,
+                                            long *status, struct rg_provider_info *info)
 {
     char *url = rg_sprintf("%s%s", p->base, path);
     struct rg_pj_error e;
@@ -307,6 +313,24 @@ static enum rg_provider_status perform(struct rg_provider *p, const char *path, 
     if (code >= 500)
         st = RG_PROVIDER_TEMPFAIL;
     set_info(info, code, e.code, "HTTP %ld %s: %s", code, e.code, e.message);
+    return st;
+}
+
+/* perform_once, and a definite answer of a provider that accepted us is
+ * recorded as the route's last provider contact (routestate.h). */
+static enum rg_provider_status perform(struct rg_provider *p, const char *path, const char *body,
+                                       size_t bodylen, long ok1, long ok2, long *status,
+                                       struct rg_provider_info *info)
+{
+    enum rg_provider_status st = perform_once(p, path, body, bodylen, ok1, ok2, status, info);
+
+    if (p->contact_file != NULL && st != RG_PROVIDER_TEMPFAIL && st != RG_PROVIDER_UNAUTHORIZED
+        && st != RG_PROVIDER_REJECTED
+        && rg_routestate_touch(p->contact_file, time(NULL), &p->contact_last) < 0
+        && !p->contact_warned) {
+        rg_warn_errno("cannot record the provider contact in %s", p->contact_file);
+        p->contact_warned = 1;
+    }
     return st;
 }
 

@@ -54,6 +54,10 @@ struct rg_provider_config {
     int cache_positive_ttl;     /* seconds an account "yes" is cached; 0 off */
     int cache_negative_ttl;     /* seconds a "no account" is cached; 0 off */
     size_t cache_max;           /* entries; 0: 10000 */
+    /* When set: the file whose mtime records the last answer of the
+     * provider (lib/routestate.h), touched at most once a minute; NULL:
+     * nothing recorded. */
+    const char *contact_file;
 };
 
 /* Details of the last answer, for logging. */

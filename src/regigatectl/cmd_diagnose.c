@@ -102,7 +102,7 @@ static void hostport(const struct rg_hostport *hp, char *buf, size_t len)
 
 /* Does an SMTP server answer 220 on hp? 0, or -1 with the reason in msg.
  * The session is ended politely with QUIT. */
-static int probe_smtp(const struct rg_hostport *hp, char *msg, size_t len)
+int rg_ctl_probe_smtp(const struct rg_hostport *hp, char *msg, size_t len)
 {
     struct rg_stream *s;
     char err[256], line[1024];
@@ -498,13 +498,34 @@ static void check_rules(struct diag *d, const struct rg_route *r, const char *ch
     rg_rules_free(rules);
 }
 
+/* Does regigated run what is on disk? (routestate.h) */
+static void check_rules_in_use(struct diag *d, const struct rg_conf *conf,
+                               const struct rg_route *r, const char *check)
+{
+    char msg[1024], remedy[512];
+
+    switch (rg_ctl_rules_in_use(conf, r, msg, sizeof(msg))) {
+    case 1:
+        say(d, RG_DC_OK, check, NULL, "%s", msg);
+        break;
+    case 0:
+        snprintf(remedy, sizeof(remedy), "kill -HUP $(cat %s) and look at regigated's log: a "
+                 "reload is refused while the configuration or a rule set has errors",
+                 conf->pid_file);
+        say(d, RG_DC_WARN, check, remedy, "%s", msg);
+        break;
+    default:
+        say(d, RG_DC_NOTE, check, NULL, "%s", msg);
+    }
+}
+
 static void check_listener(struct diag *d, const char *check, const struct rg_hostport *hp,
                            const char *who, const char *remedy)
 {
     char addr[300], msg[512];
 
     hostport(hp, addr, sizeof(addr));
-    if (probe_smtp(hp, msg, sizeof(msg)) == 0)
+    if (rg_ctl_probe_smtp(hp, msg, sizeof(msg)) == 0)
         say(d, RG_DC_OK, check, NULL, "%s answers on %s: %s", who, addr, msg);
     else
         say(d, RG_DC_FAIL, check, remedy, "%s on %s: %s", who, addr, msg);
@@ -598,6 +619,8 @@ static void check_route(struct diag *d, const struct rg_conf *conf, const struct
     snprintf(prefix, sizeof(prefix), "route %s", r->name);
     snprintf(check, sizeof(check), "%s rules", prefix);
     check_rules(d, r, check);
+    snprintf(check, sizeof(check), "%s rules in use", prefix);
+    check_rules_in_use(d, conf, r, check);
 
     snprintf(check, sizeof(check), "%s listener", prefix);
     snprintf(remedy, sizeof(remedy), "start regigated, or reload it (kill -HUP, regigatectl "

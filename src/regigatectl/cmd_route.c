@@ -10,7 +10,9 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,10 @@
 #include "ctl.h"
 #include "mem.h"
 #include "provider_client.h"
+#include "lists.h"
 #include "routecert.h"
+#include "routestate.h"
+#include "rules.h"
 
 #define MAX_SANS 32
 
@@ -210,10 +215,155 @@ static void hostport(const struct rg_hostport *hp, char *buf, size_t len)
         snprintf(buf, len, "%s:%d", hp->host, hp->port);
 }
 
-static void print_status(const struct rg_route *r)
+/* "2025-05-04 10:35:01 UTC (3 minutes ago)" */
+static void when_text(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    char date[32];
+    long long ago = (long long)(time(NULL) - t);
+
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (ago < 0)
+        snprintf(buf, len, "%s", date);
+    else if (ago < 120)
+        snprintf(buf, len, "%s (%lld seconds ago)", date, ago);
+    else if (ago < 7200)
+        snprintf(buf, len, "%s (%lld minutes ago)", date, ago / 60);
+    else if (ago < 2 * 86400)
+        snprintf(buf, len, "%s (%lld hours ago)", date, ago / 3600);
+    else
+        snprintf(buf, len, "%s (%lld days ago)", date, ago / 86400);
+}
+
+long rg_ctl_regigated_pid(const struct rg_conf *conf)
+{
+    FILE *fp = fopen(conf->pid_file, "re");
+    long pid = 0;
+
+    if (fp == NULL)
+        return 0;
+    if (fscanf(fp, "%ld", &pid) != 1 || pid <= 1)
+        pid = 0;
+    fclose(fp);
+    if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        pid = 0;
+    return pid;
+}
+
+int rg_ctl_rules_in_use(const struct rg_conf *conf, const struct rg_route *r, char *msg,
+                        size_t len)
+{
+    struct rg_routestate_rules st;
+    char fp[65], err[512], when[96];
+    char *path;
+    int rc;
+
+    if (rg_ctl_regigated_pid(conf) == 0) {
+        snprintf(msg, len, "unknown: regigated is not running");
+        return -1;
+    }
+    if (rg_routestate_fingerprint(r->rules, r->lists_dir, fp, err, sizeof(err)) < 0) {
+        snprintf(msg, len, "unknown: %s", err);
+        return -1;
+    }
+    path = rg_routestate_path(conf->spool_dir, r->name, "rules");
+    rc = rg_routestate_read_rules(path, &st);
+    if (rc < 0) {
+        snprintf(msg, len, "unknown: regigated has recorded no load of route %s in %s (%s): it "
+                 "has not been reloaded since the route was added, or it is older than this "
+                 "regigatectl", r->name, path, errno == ENOENT ? "no such file" : strerror(errno));
+        rg_free(path);
+        return -1;
+    }
+    rg_free(path);
+    when_text(st.loaded, when, sizeof(when));
+    if (strcmp(st.fingerprint, fp) == 0) {
+        snprintf(msg, len, "yes, loaded by regigated %s, %zu rule%s", when, st.nrules,
+                 st.nrules == 1 ? "" : "s");
+        return 1;
+    }
+    snprintf(msg, len, "no: the rules or lists changed after regigated loaded them %s; it "
+             "reloads on SIGHUP (rules import and lists commands send it), and a refused "
+             "reload is in its log", when);
+    return 0;
+}
+
+static void quiet_diag(void *ctx, enum rg_diag_severity sev, const char *file, int line, int col,
+                       const char *msg)
+{
+    char *first = ctx;
+
+    if (sev == RG_DIAG_ERROR && first[0] == '\0') {
+        if (line > 0)
+            snprintf(first, 512, "%s:%d:%d: %s", file, line, col, msg);
+        else
+            snprintf(first, 512, "%s: %s", file, msg);
+    }
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int list_file(const struct dirent *d)
+{
+    return d->d_name[0] != '.';
+}
+
+/* "lists: NAME (N entries, used), ..." */
+static void print_lists(const struct rg_route *r, const struct rg_rules *rules)
+{
+    struct dirent **names = NULL;
+    int n = r->lists_dir != NULL ? scandir(r->lists_dir, &names, list_file, by_name) : 0;
+
+    if (n < 0 && errno != ENOENT) {
+        printf("lists: cannot read %s: %s\n", r->lists_dir, strerror(errno));
+        return;
+    }
+    if (n <= 0) {
+        printf("lists: none\n");
+        free(names);
+        return;
+    }
+    printf("lists:");
+    for (int i = 0; i < n; i++) {
+        char *path = rg_sprintf("%s/%s", r->lists_dir, names[i]->d_name), first[512] = "";
+        struct rg_list *l = rg_list_load(path, names[i]->d_name, quiet_diag, first);
+        int used = 0;
+        for (const char *const *u = rg_rules_lists(rules); rules != NULL && *u != NULL; u++)
+            used |= strcmp(*u, names[i]->d_name) == 0;
+        if (l != NULL)
+            printf("%s %s (%zu entr%s, %s)", i ? "," : "", names[i]->d_name, rg_list_count(l),
+                   rg_list_count(l) == 1 ? "y" : "ies", used ? "used" : "not used");
+        else
+            printf("%s %s (unreadable)", i ? "," : "", names[i]->d_name);
+        rg_list_free(l);
+        rg_free(path);
+        free(names[i]);
+    }
+    free(names);
+    putchar('\n');
+}
+
+static void print_listener(const char *what, const struct rg_hostport *hp)
+{
+    char addr[300], msg[512];
+
+    hostport(hp, addr, sizeof(addr));
+    if (rg_ctl_probe_smtp(hp, msg, sizeof(msg)) == 0)
+        printf("%s: up (%s answers: %s)\n", what, addr, msg);
+    else
+        printf("%s: down (%s: %s)\n", what, addr, msg);
+}
+
+static void print_status(const struct rg_conf *conf, const struct rg_route *r)
 {
     struct rg_routecert_info info;
-    char reason[512], addr[300];
+    struct rg_rules *rules = NULL;
+    char reason[512], addr[300], msg[1024], first[512] = "";
+    time_t contact;
 
     printf("route: %s\n", r->name);
     hostport(&r->listen, addr, sizeof(addr));
@@ -222,7 +372,18 @@ static void print_status(const struct rg_route *r)
     printf("reinject: %s\n", addr);
     printf("protocol: %s\n", protocol_name(r->protocol));
     printf("process: %s\n", process_name(r->process));
-    printf("rules: %s\n", r->rules != NULL ? r->rules : "none (every message is forwarded)");
+    if (r->rules == NULL) {
+        printf("rules: none (every message is forwarded)\n");
+    } else if ((rules = rg_rules_load_file(r->rules, r->lists_dir, quiet_diag, first)) == NULL) {
+        printf("rules: %s (does not load: %s)\n", r->rules, first);
+    } else {
+        printf("rules: %s (%zu rule%s)\n", r->rules, rg_rules_count(rules),
+               rg_rules_count(rules) == 1 ? "" : "s");
+    }
+    rg_ctl_rules_in_use(conf, r, msg, sizeof(msg));
+    printf("rules in use: %s\n", msg);
+    print_lists(r, rules);
+    rg_rules_free(rules);
     printf("provider: %s\n", r->provider != NULL ? r->provider : "none");
     printf("provider_ca: %s\n", r->provider_ca != NULL ? r->provider_ca : "none");
     printf("key: %s (%s)\n", r->provider_key,
@@ -231,6 +392,19 @@ static void print_status(const struct rg_route *r)
         printf("certificate: Done (%s, expires %s)\n", info.subject, info.not_after);
     else
         printf("certificate: Needed (%s)\n", reason);
+    if (r->provider == NULL)
+        printf("provider contact: none (no provider)\n");
+    else if (rg_routestate_last_contact(r->provider_contact_file, &contact) == 0) {
+        when_text(contact, msg, sizeof(msg));
+        printf("provider contact: %s\n", msg);
+    } else if (errno == ENOENT)
+        printf("provider contact: none recorded (%s)\n", r->provider_contact_file);
+    else
+        printf("provider contact: unknown (%s: %s)\n", r->provider_contact_file, strerror(errno));
+    print_listener("listener", &r->listen);
+    if (r->public_listen.port != 0)
+        print_listener("public", &r->public_listen);
+    print_listener("reinjection", &r->reinject);
 }
 
 int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv)
@@ -244,7 +418,7 @@ int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv)
         r = find_route(ctl, argv[1]);
         if (r == NULL)
             return RG_CTL_FAIL;
-        print_status(r);
+        print_status(ctl->conf, r);
     } else {
         conf = rg_ctl_conf(ctl);
         if (conf == NULL)
@@ -252,7 +426,7 @@ int rg_ctl_route_status(struct rg_ctl *ctl, int argc, char **argv)
         for (size_t i = 0; i < conf->nroutes; i++) {
             if (i > 0)
                 putchar('\n');
-            print_status(&conf->routes[i]);
+            print_status(conf, &conf->routes[i]);
         }
     }
     return fflush(stdout) == 0 ? RG_CTL_OK : RG_CTL_FAIL;

@@ -34,6 +34,7 @@
 #include "ctl.h"
 #include "mem.h"
 #include "routecert.h"
+#include "routestate.h"
 #include "routeval.h"
 #include "tlscert.h"
 
@@ -679,6 +680,13 @@ int rg_ctl_route_remove(struct rg_ctl *ctl, int argc, char **argv)
         rc = RG_CTL_FAIL;
     } else {
         rm_tree(gone);
+        /* regigated's records of the route (routestate.h) */
+        for (size_t i = 0; i < 2; i++) {
+            char *state = rg_routestate_path(ctl->conf->spool_dir, r->name,
+                                             i == 0 ? "rules" : "provider");
+            unlink(state);
+            rg_free(state);
+        }
         printf("route %s removed with its rules, lists and certificates; apply it with: "
                "regigatectl postfix generate --apply\n", argv[1]);
     }

@@ -58,8 +58,18 @@ int rg_ctl_route_check_provider(struct rg_ctl *ctl, int argc, char **argv);
 int rg_ctl_provider_health(const struct rg_conf *conf, const struct rg_route *r,
                            char *msg, size_t len);
 
+/* regigated's pid from its pid_file when that process runs, else 0. */
+long rg_ctl_regigated_pid(const struct rg_conf *conf);
+/* Does regigated run the route's rules and lists as they are on disk
+ * (lib/routestate.h)? 1 yes, 0 no, -1 unknown; a line saying so in msg. */
+int rg_ctl_rules_in_use(const struct rg_conf *conf, const struct rg_route *r, char *msg,
+                        size_t len);
+
 /* cmd_diagnose.c */
 int rg_ctl_diagnose(struct rg_ctl *ctl, int argc, char **argv);
+/* Does an SMTP server answer 220 on hp? 0 with the greeting in msg, or -1
+ * with the reason; the session is ended with QUIT. */
+int rg_ctl_probe_smtp(const struct rg_hostport *hp, char *msg, size_t len);
 
 /* cmd_decrypt.c */
 int rg_ctl_decrypt(struct rg_ctl *ctl, int argc, char **argv);

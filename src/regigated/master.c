@@ -22,12 +22,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "master.h"
 #include "mem.h"
 #include "netio.h"
+#include "routestate.h"
 #include "rules.h"
 #include "worker.h"
 
@@ -50,6 +52,9 @@ static struct {
     struct rg_worker_listener *wl;     /* per route: fd + route, for workers */
     struct rg_rules **rules;           /* per route, NULL = the empty rule set */
     struct rg_rules **pending_rules;   /* loaded by rg_master_load_rules */
+    /* what the rules were loaded from, per route (routestate.h), written
+     * to spool_dir once the load is in use */
+    struct rg_routestate_rules *state, *pending_state;
     struct child *kids;
     size_t nkids, capkids;
     int gen;
@@ -145,10 +150,17 @@ static void free_rules(struct rg_rules **rules, size_t n)
 int rg_master_load_rules(const struct rg_conf *conf)
 {
     struct rg_rules **rules = rg_calloc(conf->nroutes, sizeof(*rules));
+    struct rg_routestate_rules *state = rg_calloc(conf->nroutes + 1, sizeof(*state));
+    char err[512];
     int failed = 0;
 
     for (size_t i = 0; i < conf->nroutes; i++) {
         const struct rg_route *r = &conf->routes[i];
+        /* before the load: a file changed in between shows as not in use */
+        if (rg_routestate_fingerprint(r->rules, r->lists_dir, state[i].fingerprint, err,
+                                      sizeof(err)) < 0)
+            state[i].fingerprint[0] = '\0';
+        state[i].loaded = time(NULL);
         if (r->rules == NULL)
             continue;
         rules[i] = rg_rules_load_file(r->rules, r->lists_dir, rules_diag, r->name);
@@ -165,11 +177,28 @@ int rg_master_load_rules(const struct rg_conf *conf)
     }
     if (failed) {
         free_rules(rules, conf->nroutes);
+        rg_free(state);
         return -1;
     }
+    for (size_t i = 0; i < conf->nroutes; i++)
+        state[i].nrules = rg_rules_count(rules[i]);
     free_rules(M.pending_rules, 0);
     M.pending_rules = rules;
+    rg_free(M.pending_state);
+    M.pending_state = state;
     return 0;
+}
+
+/* spool_dir/route-NAME.rules for every route: what it runs now. */
+static void write_rules_state(void)
+{
+    for (size_t i = 0; i < M.conf->nroutes && M.state != NULL; i++) {
+        const struct rg_route *r = &M.conf->routes[i];
+        char *path = rg_routestate_path(M.conf->spool_dir, r->name, "rules");
+        if (M.state[i].fingerprint[0] != '\0' && rg_routestate_write_rules(path, &M.state[i]) < 0)
+            rg_warn_errno("route %s: cannot record the rules in use in %s", r->name, path);
+        rg_free(path);
+    }
 }
 
 int rg_master_bind(struct rg_conf *conf)
@@ -177,6 +206,8 @@ int rg_master_bind(struct rg_conf *conf)
     M.conf = conf;
     M.rules = M.pending_rules;
     M.pending_rules = NULL;
+    M.state = M.pending_state;
+    M.pending_state = NULL;
     if (open_listeners(conf, NULL, 0, &M.ls, &M.nls) < 0)
         return -1;
     set_worker_listeners();
@@ -365,6 +396,7 @@ static void reload(void)
         rg_error("reload refused: cannot open listeners; keeping the current configuration");
         free_rules(M.pending_rules, nc->nroutes);
         M.pending_rules = NULL;
+        M.pending_state = rg_free(M.pending_state);
         rg_conf_free(nc);
         return;
     }
@@ -383,9 +415,13 @@ static void reload(void)
     free_rules(M.rules, M.conf->nroutes);
     M.rules = M.pending_rules;
     M.pending_rules = NULL;
+    rg_free(M.state);
+    M.state = M.pending_state;
+    M.pending_state = NULL;
     rg_conf_free(M.conf);
     M.conf = nc;
     set_worker_listeners();
+    write_rules_state();
     for (size_t i = 0; i < M.nkids; i++)
         if (M.kids[i].gen == M.gen) {
             kill(M.kids[i].pid, SIGTERM);
@@ -450,6 +486,7 @@ int rg_master_run(struct rg_conf *conf)
                 r->process == RG_PROCESS_RECIPIENT ? "recipient" : "message",
                 r->rules ? r->rules : "{}");
     }
+    write_rules_state();
     while (!got_term) {
         struct pollfd pfd[2] = {
             { .fd = self_pipe[0], .events = POLLIN },
@@ -475,6 +512,7 @@ int rg_master_run(struct rg_conf *conf)
     shutdown_pool();
     rg_info("stopped");
     free_rules(M.rules, M.conf->nroutes);
+    M.state = rg_free(M.state);
     rg_conf_free(M.conf);
     return 0;
 }

@@ -132,8 +132,7 @@ t_stop_pid "$PROVIDER_PID"
 diag_run
 [ "$DIAG_RC" = 1 ]
 ok $? "with the provider stopped, diagnose exits 1"
-has "^FAIL route out provider: https://localhost:$P_PROV: provider unreachable" ||
-    has "^FAIL route out provider: https://localhost:$P_PROV: "
+has "^FAIL route out provider: https://localhost:$P_PROV: provider temporarily unavailable: "
 ok $? "the provider check is FAIL"
 grep -A1 "^FAIL route out provider" "$T_DIR/diag.out" | grep -q "^     remedy: check that the provider runs and is reachable at https://localhost:$P_PROV"
 ok $? "with its remedy"

@@ -13,7 +13,7 @@ need swaks ss openssl
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 [ -x "$CTL" ] || skip_all "regigatectl not built ($CTL)"
 
-plan 30
+plan 38
 
 ETC=$T_DIR/etc
 CONF=$ETC/regigate.conf
@@ -132,5 +132,47 @@ echo '{}' | ctl rules import r1 > /dev/null 2>&1 && ctl lists remove r1 blocked 
 ok $? "after importing rules without it, lists remove works"
 [ ! -e "$ROUTES/r1/lists/blocked" ]
 ok $? "the list file is gone"
+
+# ---- route status: rules in use, lists, listeners, provider contact -------------
+SPOOL=$T_DIR/spool
+status_has() { grep -Eq -- "$1" "$T_DIR/status.out" || { sed 's/^/# /' "$T_DIR/status.out" >&2; return 1; }; }
+ctl lists add r1 blocked "$T_DIR/blocked.txt" > /dev/null 2>&1 && ctl rules import r1 "$T_DIR/block.json" > /dev/null 2>&1
+for ((i = 0; i < 50; i++)); do
+    ctl route status r1 > "$T_DIR/status.out" 2>&1
+    grep -q "^rules in use: yes" "$T_DIR/status.out" && break; sleep 0.1
+done
+status_has "^rules: $ROUTES/r1/rules.json \(1 rule\)$" &&
+    status_has "^rules in use: yes, loaded by regigated [0-9-]+ [0-9:]+ UTC \([0-9]+ seconds ago\), 1 rule$"
+ok $? "route status: the rule file, its rule count, and regigated runs it"
+status_has "^lists: blocked \(1 entry, used\)$"
+ok $? "route status: the lists with their entry counts and use"
+status_has "^listener: up \(127.0.0.1:$BASE answers: 220 " &&
+    status_has "^reinjection: up \(127.0.0.1:$((BASE + 1)) answers: 220 " &&
+    status_has "^public: down \(127.0.0.1:$PUB: connect to 127.0.0.1:$PUB: Connection refused\)$"
+ok $? "route status: regigated's listener and the next hop up, the public smtpd (no Postfix here) down"
+status_has "^provider contact: none recorded \($SPOOL/route-r1.provider\)$" &&
+    status_has "^certificate: Needed "
+ok $? "route status: no provider contact recorded yet"
+touch -d "-5 minutes" "$SPOOL/route-r1.provider"
+ctl route status r1 > "$T_DIR/status.out" 2>&1
+status_has "^provider contact: [0-9-]+ [0-9:]+ UTC \(5 minutes ago\)$"
+ok $? "route status: the last provider contact regigated's workers recorded"
+# the rules changed behind regigated's back: not in use until it reloads
+printf '{}\n' > "$ROUTES/r1/rules.json"
+ctl route status r1 > "$T_DIR/status.out" 2>&1
+status_has "^rules: $ROUTES/r1/rules.json \(0 rules\)$" &&
+    status_has "^rules in use: no: the rules or lists changed after regigated loaded them "
+ok $? "route status: a rule file changed without a reload is not in use"
+kill -HUP "$REGIGATED_PID"
+for ((i = 0; i < 50; i++)); do
+    ctl route status r1 > "$T_DIR/status.out" 2>&1
+    grep -q "^rules in use: yes" "$T_DIR/status.out" && break; sleep 0.1
+done
+status_has "^rules in use: yes, .*, 0 rules$"
+ok $? "after SIGHUP regigated runs it"
+printf 'z@example.net\n' > "$ROUTES/r1/lists/blocked"
+ctl route status r1 > "$T_DIR/status.out" 2>&1
+status_has "^rules in use: no: "
+ok $? "a list changed without a reload: not in use either"
 
 t_done

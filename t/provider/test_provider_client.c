@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -292,6 +293,52 @@ static void test_key_cert_pem(void **state)
     assert_non_null(p);
     assert_int_equal(rg_provider_health(p, &gw, &info), RG_PROVIDER_OK);
     assert_int_equal(gw, 1);
+    rg_provider_free(p);
+}
+
+/* contact_file: the provider's answers are recorded (routestate.h), at
+ * most once a minute, and refusals are not */
+static void test_contact_file(void **state)
+{
+    char contact[256], ca[256], cert[256], key[256], err[256];
+    struct rg_provider_config cfg;
+    struct rg_provider_info info;
+    struct rg_provider *p;
+    struct stat st;
+    long long gw = 0;
+    time_t before = time(NULL);
+
+    (void)state;
+    snprintf(contact, sizeof(contact), "%s/route-gw1.provider", dir);
+    snprintf(ca, sizeof(ca), "%s/data/ca.crt", dir);
+    snprintf(cert, sizeof(cert), "%s/gw1.crt", dir);
+    snprintf(key, sizeof(key), "%s/gw1.key", dir);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.url = url;
+    cfg.ca_file = ca;
+    cfg.cert_file = cert;
+    cfg.key_file = key;
+    cfg.contact_file = contact;
+    unlink(contact);
+    p = rg_provider_new(&cfg, err, sizeof(err));
+    assert_non_null(p);
+    assert_int_equal(rg_provider_health(p, &gw, &info), RG_PROVIDER_OK);
+    assert_int_equal(stat(contact, &st), 0);
+    assert_true(st.st_mtime >= before && st.st_mtime <= time(NULL));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* within the minute: not touched again */
+    unlink(contact);
+    assert_int_equal(rg_provider_account(p, "alice@example.com", &info), RG_PROVIDER_OK);
+    assert_int_equal(stat(contact, &st), -1);
+    rg_provider_free(p);
+
+    /* a gateway the provider refuses is no contact */
+    snprintf(cert, sizeof(cert), "%s/gw3.crt", dir);
+    snprintf(key, sizeof(key), "%s/gw3.key", dir);
+    p = rg_provider_new(&cfg, err, sizeof(err));
+    assert_non_null(p);
+    assert_int_equal(rg_provider_account(p, "alice@example.com", &info), RG_PROVIDER_UNAUTHORIZED);
+    assert_int_equal(stat(contact, &st), -1);
     rg_provider_free(p);
 }
 
@@ -729,6 +776,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_keepalive),
         cmocka_unit_test(test_key_cert_pem),
+        cmocka_unit_test(test_contact_file),
         cmocka_unit_test(test_idle_connection_closed),
         cmocka_unit_test(test_account_yes_no),
         cmocka_unit_test(test_account_cache),
