@@ -49,7 +49,7 @@
 #define MIB (1024LL * KIB)
 #define GIB (1024LL * MIB)
 
-enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_ROUTE };
+enum sec_kind { SEC_NONE, SEC_GLOBAL, SEC_ROUTE, SEC_MTA };
 
 enum key_type {
     KT_INT,         /* int, min..max */
@@ -67,6 +67,9 @@ enum key_type {
     KT_NETS,        /* char *, accept_from entries (routeval.h); repeatable, appends */
     KT_DOMAINS,     /* char *, accept_domains entries (routeval.h); repeatable, appends */
     KT_NEXTHOP,     /* char *, forward_to (routeval.h), stored as "[host]:port" */
+    KT_RBL,         /* char *, "host[=d.d.d.d]" entries; repeatable, appends */
+    KT_SMTP_TLS,    /* char *, smtp_tls_security_level keyword */
+    KT_SMTPD_TLS,   /* char *, smtpd_tls_security_level keyword */
 };
 
 struct key_def {
@@ -81,6 +84,11 @@ struct key_def {
     { SEC_GLOBAL, #key, type, offsetof(struct rg_conf, key), min, max }
 #define ROUTE_KEY(key, type, min, max) \
     { SEC_ROUTE, #key, type, offsetof(struct rg_route, key), min, max }
+/* an [mta] key, and the same key of a route (overriding it there) */
+#define MTA_KEY(key, type, min, max) \
+    { SEC_MTA, #key, type, offsetof(struct rg_conf, mta.key), min, max }
+#define ROUTE_MTA_KEY(key, type, min, max) \
+    { SEC_ROUTE, #key, type, offsetof(struct rg_route, mta.key), min, max }
 
 static const struct key_def keys[] = {
     GLOBAL_KEY(user, KT_USER, 0, 0),
@@ -126,6 +134,41 @@ static const struct key_def keys[] = {
     ROUTE_KEY(accept_domains, KT_DOMAINS, 0, 0),
     ROUTE_KEY(forward_to, KT_NEXTHOP, 0, 0),
     ROUTE_KEY(mta_hostname, KT_HOSTNAME, 0, 0),
+    ROUTE_KEY(forward_to_mx, KT_BOOL, 0, 0),
+    ROUTE_KEY(after_filter_message_size_limit, KT_SIZE, 1, 4 * GIB),
+    MTA_KEY(relay_domains, KT_DOMAINS, 0, 0),
+    MTA_KEY(mynetworks, KT_NETS, 0, 0),
+    MTA_KEY(myhostname, KT_HOSTNAME, 0, 0),
+    MTA_KEY(smtp_helo_name, KT_HOSTNAME, 0, 0),
+    MTA_KEY(internal_relay_host, KT_NEXTHOP, 0, 0),
+    MTA_KEY(internal_relay_host_mx, KT_BOOL, 0, 0),
+    MTA_KEY(external_relay_host, KT_NEXTHOP, 0, 0),
+    MTA_KEY(external_relay_host_mx, KT_BOOL, 0, 0),
+    MTA_KEY(message_size_limit, KT_SIZE, 1, 8 * GIB),
+    MTA_KEY(transport_maps, KT_PATH, 0, 0),
+    MTA_KEY(sasl_password_maps, KT_PATH, 0, 0),
+    MTA_KEY(match_subdomains, KT_BOOL, 0, 0),
+    MTA_KEY(reject_unverified_recipient, KT_BOOL, 0, 0),
+    MTA_KEY(unverified_recipient_reject_code, KT_INT, 450, 550),
+    MTA_KEY(header_checks, KT_PATH, 0, 0),
+    MTA_KEY(rbl, KT_RBL, 0, 0),
+    MTA_KEY(client_whitelist, KT_PATH, 0, 0),
+    MTA_KEY(client_blacklist, KT_PATH, 0, 0),
+    MTA_KEY(sender_whitelist, KT_PATH, 0, 0),
+    MTA_KEY(sender_blacklist, KT_PATH, 0, 0),
+    MTA_KEY(smtp_tls_security_level, KT_SMTP_TLS, 0, 0),
+    MTA_KEY(smtpd_tls_security_level, KT_SMTPD_TLS, 0, 0),
+    ROUTE_MTA_KEY(match_subdomains, KT_BOOL, 0, 0),
+    ROUTE_MTA_KEY(reject_unverified_recipient, KT_BOOL, 0, 0),
+    ROUTE_MTA_KEY(unverified_recipient_reject_code, KT_INT, 450, 550),
+    ROUTE_MTA_KEY(header_checks, KT_PATH, 0, 0),
+    ROUTE_MTA_KEY(rbl, KT_RBL, 0, 0),
+    ROUTE_MTA_KEY(client_whitelist, KT_PATH, 0, 0),
+    ROUTE_MTA_KEY(client_blacklist, KT_PATH, 0, 0),
+    ROUTE_MTA_KEY(sender_whitelist, KT_PATH, 0, 0),
+    ROUTE_MTA_KEY(sender_blacklist, KT_PATH, 0, 0),
+    ROUTE_MTA_KEY(smtp_tls_security_level, KT_SMTP_TLS, 0, 0),
+    ROUTE_MTA_KEY(smtpd_tls_security_level, KT_SMTPD_TLS, 0, 0),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -162,6 +205,8 @@ struct parse_ctx {
     char label[ROUTE_NAME_MAX + 16]; /* "[global]" or "[route NAME]" */
     int global_line;                /* line of [global]; 0 = none yet */
     struct key_lines global_keys;
+    int mta_line;                   /* line of [mta]; 0 = none yet */
+    struct key_lines mta_keys;
     struct key_lines *route_keys;   /* parallel to conf->routes */
     bool failed;
     char err_file[1024];            /* file the error is in; "" = the main file */
@@ -465,6 +510,34 @@ static int append_words(struct parse_ctx *c, const struct key_def *k, const char
     return 0;
 }
 
+/* rbl: "host" or "host=d.d.d.d" (the reply an RBL lists with, octets or
+ * Postfix's [a;b] and a..b patterns), separated by blanks or commas. */
+static int append_rbl(struct parse_ctx *c, const struct key_def *k, const char *v, char **dst)
+{
+    char *copy = rg_strdup(v), *save = NULL, *w;
+
+    for (w = strtok_r(copy, " \t,", &save); w != NULL; w = strtok_r(NULL, " \t,", &save)) {
+        char *eq = strchr(w, '=');
+        if (eq != NULL)
+            *eq = '\0';
+        if (!valid_hostname(w) || strchr(w, '.') == NULL
+            || (eq != NULL && (eq[1] == '\0' || strspn(eq + 1, "0123456789.;[]") != strlen(eq + 1)))) {
+            if (eq != NULL)
+                *eq = '=';
+            fail(c, c->lineno, "%s: '%s' is not DNS-SERVER-HOST[=d.d.d.d]", k->name, w);
+            rg_free(copy);
+            return -1;
+        }
+        if (eq != NULL)
+            *eq = '=';
+        char *joined = *dst ? rg_sprintf("%s %s", *dst, w) : rg_strdup(w);
+        rg_free(*dst);
+        *dst = joined;
+    }
+    rg_free(copy);
+    return 0;
+}
+
 static int parse_value(struct parse_ctx *c, const struct key_def *k, const char *v, void *dst)
 {
     int n;
@@ -569,6 +642,24 @@ static int parse_value(struct parse_ctx *c, const struct key_def *k, const char 
         set_string(dst, hop);
         return 0;
     }
+    case KT_RBL:
+        return append_rbl(c, k, v, dst);
+    case KT_SMTP_TLS:
+    case KT_SMTPD_TLS: {
+        static const char *const smtp[] = { "none", "may", "encrypt", "dane", "dane-only",
+                                            "fingerprint", "verify", "secure", NULL };
+        static const char *const smtpd[] = { "none", "may", "encrypt", NULL };
+        const char *const *ok = k->type == KT_SMTP_TLS ? smtp : smtpd;
+        for (; *ok != NULL; ok++)
+            if (strcmp(*ok, v) == 0) {
+                set_string(dst, v);
+                return 0;
+            }
+        fail(c, c->lineno, "%s must be one of %s, not '%s'", k->name, k->type == KT_SMTP_TLS
+             ? "none, may, encrypt, dane, dane-only, fingerprint, verify, secure"
+             : "none, may, encrypt", v);
+        return -1;
+    }
     case KT_HOSTPORT:
         if (rg_hostport_parse(v, dst) < 0) {
             fail(c, c->lineno, "%s must be host:port or [address]:port with a port from 1 to "
@@ -588,6 +679,50 @@ static bool valid_route_name(const char *s)
 
     return len >= 1 && len <= ROUTE_NAME_MAX
         && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
+void rg_mta_init(struct rg_mta *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->internal_relay_host_mx = -1;
+    m->external_relay_host_mx = -1;
+    m->match_subdomains = -1;
+    m->reject_unverified_recipient = -1;
+    m->unverified_recipient_reject_code = -1;
+}
+
+static void mta_free(struct rg_mta *m)
+{
+    char **strings[] = { &m->relay_domains, &m->mynetworks, &m->myhostname, &m->smtp_helo_name,
+                         &m->internal_relay_host, &m->external_relay_host, &m->transport_maps,
+                         &m->sasl_password_maps, &m->header_checks, &m->rbl,
+                         &m->client_whitelist, &m->client_blacklist, &m->sender_whitelist,
+                         &m->sender_blacklist, &m->smtp_tls_security_level,
+                         &m->smtpd_tls_security_level };
+
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        *strings[i] = rg_free(*strings[i]);
+}
+
+size_t rg_route_after_filter_limit(const struct rg_route *r)
+{
+    return r->after_filter_message_size_limit != 0 ? r->after_filter_message_size_limit
+                                                   : 2 * r->max_message_size;
+}
+
+/* "[192.0.2.1]:25" or "[ipv6:...]:25": the MX option needs a host name. */
+static bool nexthop_is_address(const char *hop)
+{
+    struct in_addr a4;
+    char host[RG_RV_ENTRY_MAX];
+    const char *close = strchr(hop, ']');
+
+    if (strncmp(hop, "[ipv6:", 6) == 0)
+        return true;
+    if (hop[0] != '[' || close == NULL)
+        return false;
+    snprintf(host, sizeof(host), "%.*s", (int)(close - hop - 1), hop + 1);
+    return inet_pton(AF_INET, host, &a4) == 1;
 }
 
 static void add_route(struct parse_ctx *c, const char *name)
@@ -613,6 +748,7 @@ static void add_route(struct parse_ctx *c, const char *name)
     r->provider_timeout = 30;
     r->account_cache_ttl = 300;
     r->account_cache_negative_ttl = 60;
+    rg_mta_init(&r->mta);
     conf->nroutes = n + 1;
     c->sec = SEC_ROUTE;
     c->route = n;
@@ -681,6 +817,24 @@ static bool section_header(struct parse_ctx *c, char *line)
         c->global_line = c->lineno;
         c->sec = SEC_GLOBAL;
         snprintf(c->label, sizeof(c->label), "[global]");
+        return true;
+    }
+    if (strcmp(kind, "mta") == 0) {
+        if (c->route_dir_name != NULL) {
+            fail(c, c->lineno, "section [mta] belongs in %s, not in a route file", c->conf->path);
+            return false;
+        }
+        if (*name != '\0') {
+            fail(c, c->lineno, "section [mta] takes no name");
+            return false;
+        }
+        if (c->mta_line != 0) {
+            fail(c, c->lineno, "duplicate section [mta] (first on line %d)", c->mta_line);
+            return false;
+        }
+        c->mta_line = c->lineno;
+        c->sec = SEC_MTA;
+        snprintf(c->label, sizeof(c->label), "[mta]");
         return true;
     }
     if (strcmp(kind, "route") == 0) {
@@ -788,9 +942,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     k = find_key(c->sec, name);
     if (k == NULL) {
-        if (find_key(c->sec == SEC_GLOBAL ? SEC_ROUTE : SEC_GLOBAL, name) != NULL)
-            fail(c, c->lineno, "key '%s' belongs in %s, not in %s", name,
-                 c->sec == SEC_GLOBAL ? "a [route NAME] section" : "[global]", c->label);
+        if (find_key(SEC_ROUTE, name) != NULL)
+            fail(c, c->lineno, "key '%s' belongs in a [route NAME] section, not in %s", name,
+                 c->label);
+        else if (find_key(SEC_GLOBAL, name) != NULL)
+            fail(c, c->lineno, "key '%s' belongs in [global], not in %s", name, c->label);
+        else if (find_key(SEC_MTA, name) != NULL)
+            fail(c, c->lineno, "key '%s' belongs in [mta], not in %s", name, c->label);
         else
             fail(c, c->lineno, "unknown key '%s' in %s", name, c->label);
         return 0;
@@ -798,12 +956,15 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (c->sec == SEC_GLOBAL) {
         seen = &c->global_keys;
         base = (char *)c->conf;
+    } else if (c->sec == SEC_MTA) {
+        seen = &c->mta_keys;
+        base = (char *)c->conf;
     } else {
         seen = &c->route_keys[c->route];
         base = (char *)&c->conf->routes[c->route];
     }
     line = &seen->line[k - keys];
-    if (*line != 0 && k->type != KT_NETS && k->type != KT_DOMAINS) {
+    if (*line != 0 && k->type != KT_NETS && k->type != KT_DOMAINS && k->type != KT_RBL) {
         fail(c, c->lineno, "duplicate key '%s' in %s (first on line %d)", name, c->label, *line);
         return 0;
     }
@@ -909,6 +1070,9 @@ static void check_route_public(struct parse_ctx *c, size_t i)
             fail(c, pline, "public_listen %s of route '%s' is a loopback address of route '%s'",
                  addr, r->name, o->name);
     }
+    if (r->forward_to_mx == 1 && (r->forward_to == NULL || nexthop_is_address(r->forward_to)))
+        fail(c, key_line(kl, SEC_ROUTE, "forward_to_mx"), "forward_to_mx needs a forward_to "
+             "with a host name (MX records of an address do not exist)");
     /* the appliance's rule: no route to the Internet without a source
      * restriction; and no route without any restriction at all */
     if (r->forward_to == NULL && r->accept_from == NULL)
@@ -928,6 +1092,14 @@ static void check_conf(struct parse_ctx *c, int flags)
                 "max_spare_servers", conf->max_spare_servers);
     check_order(c, "max_spare_servers", conf->max_spare_servers,
                 "max_servers", conf->max_servers);
+    if (conf->mta.internal_relay_host_mx == 1
+        && (conf->mta.internal_relay_host == NULL || nexthop_is_address(conf->mta.internal_relay_host)))
+        fail(c, key_line(&c->mta_keys, SEC_MTA, "internal_relay_host_mx"), "internal_relay_host_mx "
+             "needs an internal_relay_host with a host name");
+    if (conf->mta.external_relay_host_mx == 1
+        && (conf->mta.external_relay_host == NULL || nexthop_is_address(conf->mta.external_relay_host)))
+        fail(c, key_line(&c->mta_keys, SEC_MTA, "external_relay_host_mx"), "external_relay_host_mx "
+             "needs an external_relay_host with a host name");
     if (conf->nroutes == 0 && !(flags & RG_CONF_NO_ROUTES_OK))
         fail(c, 0, "no [route NAME] section");
     for (size_t i = 0; i < conf->nroutes; i++) {
@@ -978,6 +1150,7 @@ static struct rg_conf *conf_new(const char *path)
     conf->spool_memory_limit = (size_t)(128 * KIB);
     conf->routes_dir = rg_strdup(ROUTES_DIR_DEFAULT);
     conf->route_port_base = 10025;
+    rg_mta_init(&conf->mta);
     return conf;
 }
 
@@ -1093,7 +1266,9 @@ struct rg_conf *rg_conf_free(struct rg_conf *conf)
         rg_free(conf->routes[i].accept_domains);
         rg_free(conf->routes[i].forward_to);
         rg_free(conf->routes[i].mta_hostname);
+        mta_free(&conf->routes[i].mta);
     }
+    mta_free(&conf->mta);
     rg_free(conf->routes);
     rg_free(conf->path);
     rg_free(conf->user);

@@ -21,6 +21,38 @@ struct rg_hostport {
     int port;         /* 1..65535 */
 };
 
+/*
+ * CipherMail-style MTA settings (regigate.conf(5) "[mta]", regigate-postfix(5)
+ * "MTA SETTINGS"). [mta] gives main.cf's parameters and the defaults of
+ * every route; a route's own keys (the ones marked "route too") override
+ * them on the route's services. Unset: pointers NULL, ints -1, sizes 0.
+ */
+struct rg_mta {
+    char *relay_domains;            /* domains, ' '-separated (".d" = subdomains) */
+    char *mynetworks;               /* networks, mynetworks notation, ' '-separated */
+    char *myhostname;
+    char *smtp_helo_name;
+    char *internal_relay_host;      /* "[host]:port" (rg_rv_nexthop) */
+    int internal_relay_host_mx;     /* yes: MX lookup (no brackets) */
+    char *external_relay_host;
+    int external_relay_host_mx;
+    size_t message_size_limit;      /* main.cf's: every message, after the filter too */
+    char *transport_maps;           /* file, transport(5) */
+    char *sasl_password_maps;       /* file, mode 0600: "[host]:port user:password" */
+    /* route too */
+    int match_subdomains;           /* accept_domains / relay_domains entries match subdomains */
+    int reject_unverified_recipient;
+    int unverified_recipient_reject_code;   /* 450 or 550 */
+    char *header_checks;            /* file, header_checks(5) regexp table */
+    char *rbl;                      /* "host[=d.d.d.d]" entries, ' '-separated */
+    char *client_whitelist;         /* files, access(5) tables keyed by client address */
+    char *client_blacklist;
+    char *sender_whitelist;         /* files, access(5) tables keyed by sender address */
+    char *sender_blacklist;
+    char *smtp_tls_security_level;  /* delivery: none may encrypt dane ... */
+    char *smtpd_tls_security_level; /* receiving: none may encrypt */
+};
+
 struct rg_route {
     char *name;                     /* [route NAME]: [A-Za-z0-9_.-]{1,64} */
     int line;                       /* line of the section header */
@@ -61,6 +93,9 @@ struct rg_route {
     char *accept_domains;           /* recipient domains, ' '-separated */
     char *forward_to;               /* "[host]:port" next hop; NULL = DNS/MX */
     char *mta_hostname;             /* HELO name when delivering; NULL = Postfix's */
+    int forward_to_mx;              /* yes: forward_to's MX records (no brackets) */
+    size_t after_filter_message_size_limit; /* reinjection smtpd; 0 = 2 x max_message_size */
+    struct rg_mta mta;              /* route overrides of [mta] (route keys only) */
 };
 
 struct rg_conf {
@@ -84,6 +119,8 @@ struct rg_conf {
     char *routes_dir;           /* one NAME/route.conf per route, default /etc/regigate/routes */
     int route_port_base;        /* regigatectl's first loopback port, default 10025 */
 
+    struct rg_mta mta;          /* [mta] */
+
     struct rg_route *routes;
     size_t nroutes;
 };
@@ -95,6 +132,11 @@ struct rg_conf *rg_conf_load(const char *path, char *err, size_t errlen);
 struct rg_conf *rg_conf_load_flags(const char *path, int flags, char *err, size_t errlen);
 struct rg_conf *rg_conf_free(struct rg_conf *conf);
 const struct rg_route *rg_conf_route(const struct rg_conf *conf, const char *name);
+
+/* An rg_mta with everything unset. */
+void rg_mta_init(struct rg_mta *m);
+/* The effective after-filter limit of a route (its reinjection smtpd). */
+size_t rg_route_after_filter_limit(const struct rg_route *r);
 
 /* "host:port" or "[v6addr]:port" -> hp. 0 ok, -1 bad syntax or port. */
 int rg_hostport_parse(const char *s, struct rg_hostport *hp);

@@ -147,17 +147,18 @@ void rg_dc_size_limit(unsigned long long postfix_limit, unsigned long long large
         set(res, RG_DC_OK, NULL, "main.cf message_size_limit = 0 (no limit)");
         return;
     }
-    if (postfix_limit < 2 * largest) {
-        snprintf(remedy, sizeof(remedy), "postconf -e message_size_limit=%llu && postfix "
-                 "reload (Postfix's cleanup applies main.cf's limit to every message, the "
-                 "routes' included; encryption makes messages larger)", 2 * largest);
-        set(res, RG_DC_FAIL, remedy, "main.cf message_size_limit = %llu is less than twice "
-            "the largest route limit (route %s: %llu): large messages are refused or cannot "
-            "be reinjected after encryption", postfix_limit, route, largest);
+    if (postfix_limit < largest) {
+        snprintf(remedy, sizeof(remedy), "set message_size_limit = %llu in [mta] (or postconf "
+                 "-e) and apply it (Postfix's cleanup applies main.cf's limit to every message, "
+                 "the routes' included; encryption makes messages larger)", largest);
+        set(res, RG_DC_FAIL, remedy, "main.cf message_size_limit = %llu is less than the "
+            "largest after-filter limit (route %s: %llu, by default twice its "
+            "max_message_size): large messages are refused or cannot be reinjected after "
+            "encryption", postfix_limit, route, largest);
         return;
     }
-    set(res, RG_DC_OK, NULL, "main.cf message_size_limit = %llu, at least twice the largest "
-        "route limit (route %s: %llu)", postfix_limit, route, largest);
+    set(res, RG_DC_OK, NULL, "main.cf message_size_limit = %llu, at least the largest "
+        "after-filter limit (route %s: %llu)", postfix_limit, route, largest);
 }
 
 int rg_dc_same_name(const char *a, const char *b)

@@ -63,8 +63,9 @@ void rg_dc_cert_expiry(const char *what, time_t expires, time_t now, const char 
 
 /*
  * Postfix's message_size_limit in main.cf (cleanup applies it to every
- * message, the routes' smtpd included) against the largest route limit:
- * FAIL when smaller than 2 x largest (0 means no limit: OK).
+ * message, the routes' smtpd and reinjection included) against the
+ * largest after-filter limit of the routes (by default twice the route's
+ * max_message_size): FAIL when smaller (0 means no limit: OK).
  */
 void rg_dc_size_limit(unsigned long long postfix_limit, unsigned long long largest,
                       const char *route, struct rg_dc_result *res);

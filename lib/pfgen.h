@@ -27,6 +27,11 @@ char *rg_pfgen_master(const struct rg_conf *conf);
 /* The main.cf parameters, allocated; the block markers included. */
 char *rg_pfgen_main(const struct rg_conf *conf);
 
+/* Settings that work but should be changed (after-filter limit below the
+ * before-filter one, main.cf's limit below a route's after-filter limit):
+ * one line each, allocated; NULL when there is none. */
+char *rg_pfgen_warnings(const struct rg_conf *conf);
+
 /*
  * text with the block between RG_PFGEN_BEGIN and RG_PFGEN_END (the
  * markers' lines included) replaced by block, or block appended when text

@@ -240,6 +240,20 @@ static size_t largest_limit(const struct rg_conf *conf, const char **route)
     return max;
 }
 
+/* The largest after-filter limit (the reinjected, encrypted message). */
+static size_t largest_after(const struct rg_conf *conf, const char **route)
+{
+    size_t max = 0;
+
+    *route = "-";
+    for (size_t i = 0; i < conf->nroutes; i++)
+        if (rg_route_after_filter_limit(&conf->routes[i]) > max) {
+            max = rg_route_after_filter_limit(&conf->routes[i]);
+            *route = conf->routes[i].name;
+        }
+    return max;
+}
+
 /* ---- global checks -------------------------------------------------------- */
 
 static void check_regigated(struct diag *d, const struct rg_conf *conf)
@@ -383,6 +397,16 @@ static void check_postfix(struct diag *d, const struct rg_conf *conf, const char
             pfdir, rc);
         goto out;
     }
+    {
+        char *warn = rg_pfgen_warnings(conf);
+        for (char *line = warn, *nl; line != NULL && *line != '\0'; line = nl + 1) {
+            nl = strchr(line, '\n');
+            *nl = '\0';
+            say(d, RG_DC_WARN, "postfix settings", "see regigate-postfix(5), MTA SETTINGS",
+                "%s", line);
+        }
+        rg_free(warn);
+    }
     check_block(d, pfdir, "main.cf", main_block);
     check_block(d, pfdir, "master.cf", master_block);
 
@@ -413,7 +437,7 @@ static void check_postfix(struct diag *d, const struct rg_conf *conf, const char
     if (!bad)
         say(d, RG_DC_OK, "postfix parameters", NULL, "postconf -n agrees with the regigate block");
 
-    largest = largest_limit(conf, &route);
+    largest = largest_after(conf, &route);
     if (conf->nroutes > 0 && capture(postconf_limit, &limit_out) == 0) {
         char *end;
         unsigned long long lim = strtoull(limit_out, &end, 10);
@@ -761,6 +785,18 @@ int rg_ctl_diagnose(struct rg_ctl *ctl, int argc, char **argv)
             conf->nroutes == 1 ? "" : "s");
     check_regigated(&d, conf);
     check_spool(&d, conf);
+    if (conf->mta.sasl_password_maps != NULL) {
+        struct stat st;
+        struct rg_dc_result res;
+        if (stat(conf->mta.sasl_password_maps, &st) < 0) {
+            say(&d, RG_DC_FAIL, "sasl passwords", "create it (mode 0600) or remove "
+                "sasl_password_maps from [mta]", "%s: %s", conf->mta.sasl_password_maps,
+                strerror(errno));
+        } else {
+            rg_dc_key_mode(conf->mta.sasl_password_maps, st.st_mode, &res);
+            print(&d, "sasl passwords", &res);
+        }
+    }
     check_postfix(&d, conf, pfdir);
     for (size_t i = 0; i < conf->nroutes; i++)
         if (only == NULL || &conf->routes[i] == only)

@@ -192,6 +192,27 @@ int rg_ctl_postfix_generate(struct rg_ctl *ctl, int argc, char **argv)
     }
     if ((conf = rg_ctl_conf(ctl)) == NULL)
         return RG_CTL_FAIL;
+    if (conf->mta.sasl_password_maps != NULL) {
+        struct stat sst;
+        if (stat(conf->mta.sasl_password_maps, &sst) < 0) {
+            rg_ctl_error("sasl_password_maps %s: %s", conf->mta.sasl_password_maps, strerror(errno));
+            return RG_CTL_FAIL;
+        }
+        if (sst.st_mode & 077) {
+            rg_ctl_error("sasl_password_maps %s has mode %04o: it holds passwords, make it 0600 "
+                         "(chmod 600 %s)", conf->mta.sasl_password_maps,
+                         (unsigned)(sst.st_mode & 07777), conf->mta.sasl_password_maps);
+            return RG_CTL_FAIL;
+        }
+    }
+    {
+        char *warn = rg_pfgen_warnings(conf);
+        for (char *line = warn, *nl; line != NULL && *line != '\0'; line = nl + 1) {
+            nl = strchr(line, '\n');
+            fprintf(stderr, "regigatectl: warning: %.*s\n", (int)(nl - line), line);
+        }
+        rg_free(warn);
+    }
     dir = output ? rg_strdup(output) : default_output(conf->path);
     master = rg_pfgen_master(conf);
     main_cf = rg_pfgen_main(conf);

@@ -46,10 +46,11 @@
 static const struct rg_ctl_cmd add_cmd = { "route", "add",
     "NAME --listen IP:PORT --provider HOST:PORT [--provider-ca FILE] [--process message|recipient] "
     "[--accept-from \"NET ...\"] [--accept-domains \"DOMAIN ...\"] [--max-size BYTES] "
-    "[--forward-to HOST[:PORT]] [--mta-hostname NAME] [--force]", "", NULL };
+    "[--forward-to HOST[:PORT]] [--mta-hostname NAME] [--MTA-SETTING VALUE]... [--force]", "", NULL };
 static const struct rg_ctl_cmd set_cmd = { "route", "set",
     "NAME --KEY VALUE... [--force]  (KEY: listen process provider provider-ca accept-from "
-    "accept-domains max-size forward-to mta-hostname)", "", NULL };
+    "accept-domains max-size forward-to mta-hostname, and the MTA settings of "
+    "regigate-postfix(5))", "", NULL };
 static const struct rg_ctl_cmd show_cmd = { "route", "show", "NAME", "", NULL };
 static const struct rg_ctl_cmd list_cmd = { "route", "list", "", "", NULL };
 static const struct rg_ctl_cmd remove_cmd = { "route", "remove", "NAME", "", NULL };
@@ -69,6 +70,21 @@ static const struct opt opts[] = {
     { "max-size", "max_message_size" },
     { "forward-to", "forward_to" },
     { "mta-hostname", "mta_hostname" },
+    /* MTA settings of the route (regigate-postfix(5)); checked by loading
+     * the configuration afterwards */
+    { "forward-to-mx", "forward_to_mx" },
+    { "after-filter-size", "after_filter_message_size_limit" },
+    { "match-subdomains", "match_subdomains" },
+    { "reject-unverified-recipient", "reject_unverified_recipient" },
+    { "unverified-recipient-reject-code", "unverified_recipient_reject_code" },
+    { "header-checks", "header_checks" },
+    { "rbl", "rbl" },
+    { "client-whitelist", "client_whitelist" },
+    { "client-blacklist", "client_blacklist" },
+    { "sender-whitelist", "sender_whitelist" },
+    { "sender-blacklist", "sender_blacklist" },
+    { "smtp-tls-security-level", "smtp_tls_security_level" },
+    { "smtpd-tls-security-level", "smtpd_tls_security_level" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -262,7 +278,19 @@ static char *conf_value(size_t k, const char *v, int force)
         }
         return rg_strdup(v);
     }
-    /* mta-hostname */
+    if (strcmp(opt, "header-checks") == 0 || strstr(opt, "-whitelist") != NULL
+        || strstr(opt, "-blacklist") != NULL) {
+        char *abs = realpath(v, NULL), *copy;
+        if (abs == NULL) {
+            rg_ctl_error("--%s %s: %s", opt, v, strerror(errno));
+            return NULL;
+        }
+        copy = rg_strdup(abs);
+        free(abs);
+        return copy;
+    }
+    if (strcmp(opt, "mta-hostname") != 0)
+        return rg_strdup(v);    /* checked when the configuration is loaded again */
     if (rg_rv_domain(v, buf, sizeof(buf), why, sizeof(why)) < 0 || v[0] == '.') {
         rg_ctl_error("--mta-hostname %s: not a host name", v);
         return NULL;

@@ -112,7 +112,7 @@ has "^OK +route out listener: regigated answers on 127.0.0.1:$BASE: 220 " &&
 ok $? "regigated's listener, the public and the reinjection smtpd answer 220"
 has "^OK +postfix main.cf: " && has "^OK +postfix master.cf: " &&
     has "^OK +postfix parameters: postconf -n agrees" &&
-    has "^OK +postfix message_size_limit: main.cf message_size_limit = 10240000, at least twice" &&
+    has "^OK +postfix message_size_limit: main.cf message_size_limit = 10240000, at least the largest after-filter limit \(route out: 2097152\)" &&
     has "^OK +postfix running: "
 ok $? "Postfix's files carry the current block, in effect, limit large enough, running"
 has "^OK +spool: $SPOOL: mode 0700, owner nobody$" && has "^OK +spool space: " &&
@@ -169,7 +169,7 @@ diag_run
 ok $? "a change not applied: the Postfix block differs"
 has "^     remedy: regigatectl postfix generate --apply --postfix-dir $PF_CONF$"
 ok $? "remedy: postfix generate --apply"
-has "^FAIL postfix message_size_limit: main.cf message_size_limit = 10240000 is less than twice the largest route limit \(route out: 20971520\)"
+has "^FAIL postfix message_size_limit: main.cf message_size_limit = 10240000 is less than the largest after-filter limit \(route out: 41943040,"
 ok $? "main.cf's message_size_limit below twice the route limit is FAIL"
 ctl route set out --max-size 1m > /dev/null 2>&1
 postconf -c "$PF_CONF" -e "regigate-out_destination_recipient_limit = 7"

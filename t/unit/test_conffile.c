@@ -525,6 +525,83 @@ static void test_protocol_and_process(void **state)
     EXPECT_ERRORS(cases);
 }
 
+/* [mta] and the route's MTA keys (regigate-postfix(5), MTA SETTINGS) */
+static void test_mta_section(void **state)
+{
+    struct rg_conf *conf;
+    const struct rg_route *r;
+
+    (void)state;
+    conf = load_ok("[global]\n" ROUTE_OUT
+                   "[mta]\n"
+                   "relay_domains = Example.COM, .example.org\n"
+                   "match_subdomains = yes\n"
+                   "mynetworks = 10.1\n"
+                   "mynetworks = 192.168.0.0/16\n"
+                   "myhostname = mx.example.com\n"
+                   "smtp_helo_name = helo.example.com\n"
+                   "internal_relay_host = mail.internal.example\n"
+                   "external_relay_host = relay.example.net:587\n"
+                   "external_relay_host_mx = yes\n"
+                   "message_size_limit = 100m\n"
+                   "reject_unverified_recipient = yes\n"
+                   "unverified_recipient_reject_code = 550\n"
+                   "rbl = zen.example.org, bl.example.net=127.0.0.[2..4]\n"
+                   "client_blacklist = /etc/regigate/client_black\n"
+                   "smtp_tls_security_level = dane\n"
+                   "smtpd_tls_security_level = encrypt\n"
+                   "sasl_password_maps = /etc/regigate/sasl_passwd\n");
+    assert_string_equal(conf->mta.relay_domains, "example.com .example.org");
+    assert_int_equal(conf->mta.match_subdomains, 1);
+    assert_string_equal(conf->mta.mynetworks, "10.1.0.0/16 192.168.0.0/16");
+    assert_string_equal(conf->mta.internal_relay_host, "[mail.internal.example]:25");
+    assert_int_equal(conf->mta.internal_relay_host_mx, -1);
+    assert_string_equal(conf->mta.external_relay_host, "[relay.example.net]:587");
+    assert_int_equal(conf->mta.external_relay_host_mx, 1);
+    assert_int_equal(conf->mta.message_size_limit, 100 * 1024 * 1024);
+    assert_int_equal(conf->mta.unverified_recipient_reject_code, 550);
+    assert_string_equal(conf->mta.rbl, "zen.example.org bl.example.net=127.0.0.[2..4]");
+    assert_string_equal(conf->mta.smtp_tls_security_level, "dane");
+    r = rg_conf_route(conf, "out");
+    assert_int_equal(r->mta.match_subdomains, -1);      /* unset: [mta]'s applies */
+    assert_null(r->mta.rbl);
+    assert_int_equal(rg_route_after_filter_limit(r), 2 * r->max_message_size);
+    rg_conf_free(conf);
+
+    conf = load_ok("[global]\n[route out]\nlisten = 127.0.0.1:10025\nreinject = 127.0.0.1:10026\n"
+                   "rbl = rbl.example.com\nmatch_subdomains = no\n"
+                   "after_filter_message_size_limit = 3m\nsmtpd_tls_security_level = none\n");
+    r = rg_conf_route(conf, "out");
+    assert_string_equal(r->mta.rbl, "rbl.example.com");
+    assert_int_equal(r->mta.match_subdomains, 0);
+    assert_int_equal(rg_route_after_filter_limit(r), 3 * 1024 * 1024);
+    assert_string_equal(r->mta.smtpd_tls_security_level, "none");
+    rg_conf_free(conf);
+
+    static const struct bad_case cases[] = {
+        { "[global]\n" ROUTE_OUT "[mta]\nrbl = not a host\n", 6,
+          "rbl: 'not' is not DNS-SERVER-HOST[=d.d.d.d]" },
+        { "[global]\n" ROUTE_OUT "[mta]\nrbl = zen.example.org=abc\n", 6,
+          "rbl: 'zen.example.org=abc' is not DNS-SERVER-HOST[=d.d.d.d]" },
+        { "[global]\n" ROUTE_OUT "[mta]\nsmtpd_tls_security_level = dane\n", 6,
+          "smtpd_tls_security_level must be one of none, may, encrypt, not 'dane'" },
+        { "[global]\n" ROUTE_OUT "[mta]\nunverified_recipient_reject_code = 250\n", 6,
+          "unverified_recipient_reject_code must be between 450 and 550" },
+        { "[global]\n" ROUTE_OUT "[mta]\nexternal_relay_host = 192.0.2.1\n"
+          "external_relay_host_mx = yes\n", 7,
+          "external_relay_host_mx needs an external_relay_host with a host name" },
+        { "[global]\n" ROUTE_OUT "[mta]\nmax_servers = 3\n", 6,
+          "key 'max_servers' belongs in [global], not in [mta]" },
+        { "[global]\n" ROUTE_OUT "transport_maps = /x\n", 5,
+          "key 'transport_maps' belongs in [mta], not in [route out]" },
+        { "[global]\nrbl = zen.example.org\n" ROUTE_OUT, 2,
+          "key 'rbl' belongs in a [route NAME] section, not in [global]" },
+        { "[global]\n" ROUTE_OUT "[mta]\n[mta]\n", 6, "duplicate section [mta] (first on line 5)" },
+        { "[global]\n" ROUTE_OUT "[mta x]\n", 5, "section [mta] takes no name" },
+    };
+    EXPECT_ERRORS(cases);
+}
+
 static void test_bad_hostport(void **state)
 {
     static const struct bad_case cases[] = {
@@ -1420,6 +1497,7 @@ int main(void)
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_protocol_and_process),
         cmocka_unit_test(test_bad_hostport),
+        cmocka_unit_test(test_mta_section),
         cmocka_unit_test(test_bad_strings),
         cmocka_unit_test(test_empty_value),
         cmocka_unit_test(test_unknown_user),

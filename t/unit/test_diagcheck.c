@@ -132,13 +132,13 @@ static void test_size_limit(void **state)
     struct rg_dc_result r;
 
     (void)state;
-    rg_dc_size_limit(10240000, 5120000, "out", &r);
+    rg_dc_size_limit(10240000, 10240000, "out", &r);
     assert_int_equal(r.level, RG_DC_OK);
-    rg_dc_size_limit(10239999, 5120000, "out", &r);
+    rg_dc_size_limit(10239999, 10240000, "out", &r);
     assert_int_equal(r.level, RG_DC_FAIL);
-    assert_non_null(strstr(r.detail, "route out: 5120000"));
-    assert_non_null(strstr(r.remedy, "postconf -e message_size_limit=10240000"));
-    rg_dc_size_limit(0, 5120000, "out", &r);    /* no limit */
+    assert_non_null(strstr(r.detail, "route out: 10240000"));
+    assert_non_null(strstr(r.remedy, "set message_size_limit = 10240000 in [mta]"));
+    rg_dc_size_limit(0, 10240000, "out", &r);   /* no limit */
     assert_int_equal(r.level, RG_DC_OK);
 }
 

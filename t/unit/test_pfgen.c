@@ -29,6 +29,9 @@ static void make_conf(struct rg_conf *conf, struct rg_route *r)
     conf->max_servers = 8;
     conf->routes = r;
     conf->nroutes = 3;
+    rg_mta_init(&conf->mta);
+    for (int i = 0; i < 3; i++)
+        rg_mta_init(&r[i].mta);
 
     r[0].name = "inbound";
     r[0].id = 2;
@@ -228,6 +231,141 @@ static void test_merge(void **state)
     assert_null(rg_pfgen_merge("a\n" RG_PFGEN_BEGIN "\nold\n", block));
 }
 
+/* The CipherMail-style settings: [mta] into main.cf, route overrides and
+ * [mta] defaults into the route's services. */
+static void test_mta_settings(void **state)
+{
+    struct rg_conf conf;
+    struct rg_route r[3];
+    char *m1, *m2, *n1, *w;
+
+    (void)state;
+    make_conf(&conf, r);
+    conf.mta.relay_domains = "example.com .example.org";
+    conf.mta.match_subdomains = 1;
+    conf.mta.mynetworks = "192.168.1.0/24 [2001:db8::]/32";
+    conf.mta.myhostname = "mx.example.com";
+    conf.mta.smtp_helo_name = "helo.example.com";
+    conf.mta.internal_relay_host = "[mail.internal.example]:25";
+    conf.mta.internal_relay_host_mx = 0;
+    conf.mta.external_relay_host = "[relay.example.net]:587";
+    conf.mta.external_relay_host_mx = 1;
+    conf.mta.message_size_limit = 104857600;
+    conf.mta.transport_maps = "/etc/regigate/transport";
+    conf.mta.sasl_password_maps = "/etc/regigate/sasl_passwd";
+    conf.mta.reject_unverified_recipient = 1;
+    conf.mta.unverified_recipient_reject_code = 450;
+    conf.mta.header_checks = "/etc/regigate/header_checks";
+    conf.mta.rbl = "zen.example.org bl.example.net=127.0.0.2";
+    conf.mta.client_whitelist = "/etc/regigate/client_white";
+    conf.mta.client_blacklist = "/etc/regigate/client_black";
+    conf.mta.sender_blacklist = "/etc/regigate/sender_black";
+    conf.mta.smtp_tls_security_level = "may";
+    conf.mta.smtpd_tls_security_level = "may";
+    /* route inbound overrides some */
+    r[0].mta.rbl = "rbl.example.com";
+    r[0].mta.reject_unverified_recipient = 0;
+    r[0].mta.match_subdomains = 0;
+    r[0].mta.smtpd_tls_security_level = "encrypt";
+    r[0].mta.smtp_tls_security_level = "verify";
+    r[0].mta.header_checks = "/etc/regigate/routes/inbound/header_checks";
+    r[0].forward_to = "[mx.internal.example]:25";
+    r[0].forward_to_mx = 1;
+    r[0].after_filter_message_size_limit = 5000;
+
+    n1 = rg_pfgen_main(&conf);
+    assert_string_equal(n1, RG_PFGEN_BEGIN "\n"
+        "# main.cf parameters of the regigate routes (2 routes); see regigate-postfix(5).\n"
+        "# [mta]\n"
+        "relay_domains = example.com, .example.org\n"
+        "parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, "
+        "permit_mx_backup_networks, qmqpd_authorized_clients, relay_domains, smtpd_access_maps\n"
+        "mynetworks = 192.168.1.0/24, [2001:db8::]/32\n"
+        "myhostname = mx.example.com\n"
+        "smtp_helo_name = helo.example.com\n"
+        "relay_transport = relay:[mail.internal.example]:25\n"
+        "relayhost = relay.example.net:587\n"
+        "message_size_limit = 104857600\n"
+        "transport_maps = texthash:/etc/regigate/transport\n"
+        "smtp_sasl_auth_enable = yes\n"
+        "smtp_sasl_password_maps = texthash:/etc/regigate/sasl_passwd\n"
+        "smtp_sasl_security_options = noanonymous\n"
+        "smtpd_client_restrictions = check_client_access texthash:/etc/regigate/client_white, "
+        "check_client_access texthash:/etc/regigate/client_black, reject_rbl_client zen.example.org, "
+        "reject_rbl_client bl.example.net=127.0.0.2\n"
+        "smtpd_sender_restrictions = check_sender_access texthash:/etc/regigate/sender_black\n"
+        "smtpd_recipient_restrictions = reject_unverified_recipient\n"
+        "unverified_recipient_reject_code = 450\n"
+        "header_checks = regexp:/etc/regigate/header_checks\n"
+        "smtp_tls_security_level = may\n"
+        "smtpd_tls_security_level = may\n"
+        "regigate-outbound_destination_concurrency_limit = 8\n"
+        "regigate-outbound_destination_recipient_limit = 100\n"
+        "regigate-inbound_destination_concurrency_limit = 8\n"
+        "regigate-inbound_destination_recipient_limit = 50\n"
+        RG_PFGEN_END "\n");
+
+    m1 = rg_pfgen_master(&conf);
+    m2 = rg_pfgen_master(&conf);
+    assert_string_equal(m1, m2);
+    /* outbound takes [mta]'s values */
+    assert_non_null(strstr(m1, "[2001:db8::10]:2525 inet n - n - - smtpd\n"
+        "  -o syslog_name=postfix/regigate-outbound\n"
+        "  -o content_filter=regigate-outbound:[127.0.0.1]:10025\n"
+        "  -o smtpd_client_restrictions=check_client_access,texthash:/etc/regigate/client_white,"
+        "check_client_access,texthash:/etc/regigate/client_black,reject_rbl_client,zen.example.org,"
+        "reject_rbl_client,bl.example.net=127.0.0.2\n"
+        "  -o smtpd_helo_restrictions=\n"
+        "  -o smtpd_sender_restrictions=check_sender_access,texthash:/etc/regigate/sender_black\n"
+        "  -o mynetworks=192.168.1.0/24,[2001:db8::]/32\n"
+        "  -o parent_domain_matches_subdomains=smtpd_access_maps\n"
+        "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+        "  -o smtpd_recipient_restrictions=reject_unverified_recipient\n"
+        "  -o unverified_recipient_reject_code=450\n"
+        "  -o message_size_limit=2000\n"
+        "  -o smtpd_tls_security_level=may\n"));
+    assert_non_null(strstr(m1, "  -o syslog_name=postfix/regigate-outbound-reinject\n"));
+    assert_non_null(strstr(m1, "  -o message_size_limit=4000\n"));   /* 2 x before */
+    /* inbound overrides */
+    assert_non_null(strstr(m1, "  -o syslog_name=postfix/regigate-inbound\n"
+        "  -o content_filter=regigate-inbound:inet:[127.0.0.1]:10035\n"
+        "  -o smtpd_client_restrictions=check_client_access,texthash:/etc/regigate/client_white,"
+        "check_client_access,texthash:/etc/regigate/client_black,reject_rbl_client,rbl.example.com\n"));
+    assert_non_null(strstr(m1, "  -o parent_domain_matches_subdomains=\n"
+        "  -o smtpd_relay_restrictions=check_recipient_access,inline:{example.com=OK,"
+        ".example.org=OK},reject\n"
+        "  -o smtpd_recipient_restrictions=\n"
+        "  -o message_size_limit=1000\n"
+        "  -o smtpd_tls_security_level=encrypt\n"));
+    assert_non_null(strstr(m1, "  -o smtpd_tls_received_header=yes\n"
+        "  -o cleanup_service_name=regigate-inbound-cleanup\n"));
+    assert_non_null(strstr(m1, "  -o content_filter=regigate-inbound-out:mx.internal.example:25\n"));
+    assert_non_null(strstr(m1, "  -o message_size_limit=5000\n"));
+    assert_non_null(strstr(m1, "regigate-inbound-out unix - - n - - smtp\n"
+        "  -o syslog_name=postfix/regigate-inbound-out\n"
+        "  -o smtp_helo_name=gw.example.com\n"
+        "  -o smtp_tls_security_level=verify\n"
+        "regigate-inbound-cleanup unix n - n - 0 cleanup\n"
+        "  -o syslog_name=postfix/regigate-inbound-cleanup\n"
+        "  -o header_checks=regexp:/etc/regigate/routes/inbound/header_checks\n"));
+    assert_null(rg_pfgen_warnings(&conf));
+
+    /* after < before, and main.cf's limit below an after-filter limit: warnings */
+    r[0].after_filter_message_size_limit = 999;
+    conf.mta.message_size_limit = 3000;
+    w = rg_pfgen_warnings(&conf);
+    assert_non_null(w);
+    assert_string_equal(w, "route inbound: after_filter_message_size_limit (999) is smaller than "
+        "max_message_size (1000): encrypted messages near the limit cannot be reinjected; make "
+        "it at least twice as large\n"
+        "[mta] message_size_limit (3000) is smaller than the after-filter limit of route "
+        "outbound (4000): Postfix's cleanup refuses such messages\n");
+    rg_free(w);
+    rg_free(m1);
+    rg_free(m2);
+    rg_free(n1);
+}
+
 static void test_extract(void **state)
 {
     const char *block = RG_PFGEN_BEGIN "\nnew = 1\n" RG_PFGEN_END "\n";
@@ -256,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_generate_no_routes),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_extract),
+        cmocka_unit_test(test_mta_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
