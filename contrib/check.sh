@@ -47,6 +47,13 @@ autoreconf -fi > build.log 2>&1 && mkdir -p _build &&
 if [ $? != 0 ]; then tail -40 build.log; echo "0 passed, 1 failed"; exit 1; fi
 run_check main "$top/_build"
 
+echo "=== make install DESTDIR=... (contrib/install-check.sh)"
+if ./contrib/install-check.sh "$top/_build" > check-install.log 2>&1; then
+    echo "PASS: install: $(grep -c '^ok' check-install.log) checks"; pass=$((pass + 1))
+else
+    echo "FAIL: install"; grep -v '^ok' check-install.log | tail -20; fail=$((fail + 1)); status=1
+fi
+
 echo "=== Quick start (contrib/quickstart.sh, as the README gives it)"
 qs_dir=$(mktemp -d /tmp/regigate-qs.XXXXXX) && chmod 755 "$qs_dir"
 qs_port=$((20000 + RANDOM % 20000))
