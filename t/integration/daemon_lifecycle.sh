@@ -60,7 +60,7 @@ for i in $(seq 1 60); do
     done
     sleep 0.05
 done
-[ -n "$spooled" ] && [ -z "$(ls -A "$T_DIR/spool")" ]; ok $? "large message spooled to an unlinked file"
+[ -n "$spooled" ] && [ -z "$(spool_left "$T_DIR/spool")" ]; ok $? "large message spooled to an unlinked file"
 fdmode=$(for w in $(pgrep -P "$REGIGATED_PID"); do for fd in /proc/$w/fd/*; do
     [[ $(readlink "$fd") == "$T_DIR/spool/rg."* ]] && stat -L -c %a "$fd"; done; done 2>/dev/null | head -1)
 [ "$fdmode" = 600 ]; ok $? "spool file mode is 0600 ($fdmode)"
@@ -73,7 +73,7 @@ for i in $(seq 1 100); do kill -0 "$REGIGATED_PID" 2>/dev/null || break; sleep 0
 wait_files "$T_DIR/slow" 1 5
 grep -q '^<-  250 2.0.0 Ok: forwarded' "$T_DIR/large.out" && [ "$(sink_count "$T_DIR/slow")" = 1 ]
 ok $? "the in-flight message was finished (250) before exit"
-[ -z "$(ls -A "$T_DIR/spool")" ]; ok $? "spool directory empty"
+[ -z "$(spool_left "$T_DIR/spool")" ]; ok $? "spool directory empty"
 
 # SIGHUP: a broken file is refused and the old configuration keeps running;
 # a good file adds a route

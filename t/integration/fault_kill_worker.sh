@@ -167,7 +167,7 @@ fi
 # (the message is larger than spool_memory_limit, so it went to a file) must
 # not outlive it. (regigated unlinks a spool file right after creating it;
 # this keeps it that way.)
-n=$(find "$T_DIR/spool" -type f 2>/dev/null | wc -l)
+n=$(spool_left "$T_DIR/spool" | wc -l)
 [ "$n" -eq 0 ]
 ok $? "no files left in regigated's spool_dir (found $n)"
 t_done

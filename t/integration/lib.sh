@@ -174,5 +174,10 @@ swaks_to() {
     timeout 30 swaks --server "127.0.0.1:$port" --helo test.example --suppress-data "$@"
 }
 
+# spool_left DIR: what is in regigated's spool_dir apart from its per-route
+# records (route-NAME.rules, route-NAME.provider; regigated(8), FILES):
+# spooled messages that were left behind. Empty when all is well.
+spool_left() { ls -A "$1" 2>/dev/null | grep -Ev '^route-.+\.(rules|provider)$'; }
+
 # log_has REGEX: regigated's log contains a matching line
 log_has() { grep -Eq -- "$1" "$T_DIR/regigated.log"; }

@@ -80,7 +80,7 @@ grep -q 'mesg=200' "$T_DIR/smtp-sink.out"; ok $? "smtp-sink counted exactly 200 
 ok $? "a log line for every message"
 
 # 6. the spool is empty afterwards, and workers run unprivileged when root
-[ -z "$(ls -A "$T_DIR/spool")" ]; ok $? "nothing left in the spool directory"
+[ -z "$(spool_left "$T_DIR/spool")" ]; ok $? "nothing left in the spool directory"
 if [ "$(id -u)" = 0 ]; then
     kids=$(pgrep -P "$REGIGATED_PID" | head -1)
     [ -n "$kids" ] && [ "$(stat -c %U "/proc/$kids")" = nobody ] && [ "$(stat -c %U "/proc/$REGIGATED_PID")" = nobody ]
