@@ -31,13 +31,29 @@
 
 static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
 static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
+static int *listen_fds;             /* this worker's copies of the listeners */
+static size_t nlisten;
 
 static void on_term(int sig)
 {
-    if (sig == SIGUSR1)
+    if (sig == SIGUSR1) {
         worker_retire = 1;
-    else
-        worker_stop = 1;
+        return;
+    }
+    worker_stop = 1;
+    /*
+     * A worker told to stop never accepts again, so it lets go of the
+     * listening sockets now rather than when it exits. This matters when the
+     * master has died (SIGTERM through PR_SET_PDEATHSIG): a worker still
+     * finishing a transaction would otherwise keep the port bound, and a
+     * master started in the meantime could not listen on it. close() is
+     * async-signal-safe; the accept loop ends because worker_stop is set.
+     */
+    for (size_t i = 0; i < nlisten; i++)
+        if (listen_fds[i] >= 0) {
+            close(listen_fds[i]);
+            listen_fds[i] = -1;
+        }
 }
 
 static void tell_master(int status_fd, int busy)
@@ -82,6 +98,10 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     pid_t master = getppid();
     int served = 0;
 
+    listen_fds = rg_calloc(nls ? nls : 1, sizeof(*listen_fds));
+    for (size_t i = 0; i < nls; i++)
+        listen_fds[i] = ls[i].fd;
+    nlisten = nls;
     setup_signals();
     for (size_t i = 0; i < nls; i++) {
         pfd[i].fd = ls[i].fd;
