@@ -73,10 +73,9 @@ static int wait_fd(int fd, short events, long long deadline, volatile int *abort
     }
 }
 
-static int fill(struct rg_stream *s)
+/* Read what is there into the buffer, waiting until `deadline` at most. */
+static int fill_until(struct rg_stream *s, long long deadline)
 {
-    long long deadline = rg_now_ms() + s->timeout_ms;
-
     if (s->rpos == s->rlen)
         s->rpos = s->rlen = 0;
     else if (s->rpos > 0 && s->rlen == sizeof(s->rbuf)) {
@@ -104,6 +103,9 @@ static int fill(struct rg_stream *s)
 
 int rg_stream_getline(struct rg_stream *s, char *line, size_t max, size_t *len)
 {
+    /* the whole line must arrive within the timeout: a peer that sends a
+     * byte now and then (slowloris) must not hold the worker for ever */
+    long long deadline = rg_now_ms() + s->timeout_ms;
     size_t got = 0;
     int toolong = 0;
 
@@ -129,7 +131,7 @@ int rg_stream_getline(struct rg_stream *s, char *line, size_t max, size_t *len)
             *len = got;
             return RG_IO_OK;
         }
-        int st = fill(s);
+        int st = fill_until(s, deadline);
         if (st != RG_IO_OK)
             return st;
     }
@@ -137,8 +139,13 @@ int rg_stream_getline(struct rg_stream *s, char *line, size_t max, size_t *len)
 
 int rg_stream_peek(struct rg_stream *s, const char **p, size_t *n)
 {
+    return rg_stream_peek_until(s, p, n, rg_now_ms() + s->timeout_ms);
+}
+
+int rg_stream_peek_until(struct rg_stream *s, const char **p, size_t *n, long long deadline)
+{
     if (s->rpos == s->rlen) {
-        int st = fill(s);
+        int st = fill_until(s, deadline);
         if (st != RG_IO_OK)
             return st;
     }

@@ -1,7 +1,10 @@
 /*
  * netio.h - sockets and a buffered, deadline-bounded stream over a
- * non-blocking socket. Every read and write waits at most `timeout_ms`
- * (per call), so no peer can hold a worker longer than configured.
+ * non-blocking socket. A write waits at most `timeout_ms` without progress;
+ * a line (rg_stream_getline) must arrive complete within `timeout_ms`, so a
+ * peer that drips a byte now and then cannot hold a worker; rg_stream_peek
+ * waits at most `timeout_ms` per call, rg_stream_peek_until until a
+ * deadline the caller keeps (the DATA receiver: one per line).
  */
 #ifndef RG_NETIO_H
 #define RG_NETIO_H
@@ -47,6 +50,8 @@ int rg_stream_getline(struct rg_stream *s, char *line, size_t max, size_t *len);
 /* Make buffered input available: *p, *n point into the read buffer (fills
  * it when empty). Use rg_stream_consume() for what was used. */
 int rg_stream_peek(struct rg_stream *s, const char **p, size_t *n);
+/* The same, waiting for input until `deadline` (rg_now_ms() time) at most. */
+int rg_stream_peek_until(struct rg_stream *s, const char **p, size_t *n, long long deadline);
 void rg_stream_consume(struct rg_stream *s, size_t n);
 /* Bytes of input already buffered (pipelined commands waiting). */
 size_t rg_stream_pending(const struct rg_stream *s);

@@ -29,6 +29,7 @@ struct rg_smtpc {
     int pipelining, size, eightbit, smtputf8;
     unsigned xforward;          /* bit i: rg_xf_names[i] offered */
     struct rg_stream io;        /* io.fd valid while connected */
+    int io_status;              /* of the last write of message content */
 };
 
 struct rg_smtpc *rg_smtpc_new(const struct rg_hostport *dest, const char *helo, int timeout_ms)
@@ -233,9 +234,14 @@ static int send_cmd(struct rg_smtpc *c, const char *line)
     return st;
 }
 
+/* The data writer: keeps the I/O status, so that a timeout is told apart
+ * from a lost connection in the reply. */
 static int stream_out(void *ctx, const char *p, size_t n)
 {
-    return rg_stream_write(ctx, p, n) == RG_IO_OK ? 0 : -1;
+    struct rg_smtpc *c = ctx;
+
+    c->io_status = rg_stream_write(&c->io, p, n);
+    return c->io_status == RG_IO_OK ? 0 : -1;
 }
 
 static size_t src_size(const struct rg_msgsrc *src)
@@ -244,35 +250,40 @@ static size_t src_size(const struct rg_msgsrc *src)
 }
 
 /* Stream the content, stuffed and canonical, then "." CRLF. */
+/* Send the content and the final dot: an rg_io status (RG_IO_ERROR also
+ * when the spool cannot be read). */
 static int send_content(struct rg_smtpc *c, const struct rg_msgsrc *src)
 {
     struct rg_data_tx tx;
     struct rg_spool *sp = src->sp;
     const char *mem = rg_spool_mem(sp);
+    int failed = 0;
 
-    rg_data_tx_init(&tx, stream_out, &c->io);
+    c->io_status = RG_IO_OK;
+    rg_data_tx_init(&tx, stream_out, c);
     if (src->head_len > 0 && rg_data_tx_feed(&tx, src->head, src->head_len) < 0)
-        return -1;
-    if (mem) {
+        failed = 1;
+    else if (mem) {
         if (rg_data_tx_feed(&tx, mem + src->off, rg_spool_size(sp) - (size_t)src->off) < 0)
-            return -1;
+            failed = 1;
     } else {
         char *buf = rg_malloc(65536);
         off_t off = src->off;
         for (;;) {
             ssize_t n = rg_spool_read(sp, buf, 65536, off);
             if (n <= 0 || rg_data_tx_feed(&tx, buf, (size_t)n) < 0) {
-                rg_free(buf);
-                if (n == 0)
-                    break;
-                return -1;
+                failed = n != 0;
+                break;
             }
             off += n;
         }
+        rg_free(buf);
     }
-    if (rg_data_tx_finish(&tx) < 0)
-        return -1;
-    return rg_stream_flush(&c->io) == RG_IO_OK ? 0 : -1;
+    if (!failed && rg_data_tx_finish(&tx) < 0)
+        failed = 1;
+    if (failed)
+        return c->io_status != RG_IO_OK ? c->io_status : RG_IO_ERROR;
+    return rg_stream_flush(&c->io);
 }
 
 static void set_all(struct rg_reply *replies, size_t n, const struct rg_reply *r)
@@ -380,8 +391,8 @@ static long attempt(struct rg_smtpc *c, const struct rg_envelope *env, char *con
             disconnect(c);
         goto out;
     }
-    if (send_content(c, src) < 0) {
-        io_failure(c, &r, RG_IO_ERROR, "while sending message content");
+    if ((st = send_content(c, src)) != RG_IO_OK) {
+        io_failure(c, &r, st, "while sending message content");
         set_all(replies, nrcpt, &r);
         goto out;
     }

@@ -212,16 +212,22 @@ static int do_data(struct session *s, const struct rg_smtp_cmd *cmd)
     if (rg_stream_flush(&s->io) != RG_IO_OK)
         return -1;
     rg_data_rx_init(&rx, s->cfg->max_message_size, spool_out, &s->spool);
+    /* each line of the message must arrive within the timeout (Postfix's
+     * smtpd_per_record_deadline): a client that drips a byte now and then
+     * cannot hold the worker beyond smtp_timeout */
+    long long deadline = rg_now_ms() + s->cfg->timeout_ms;
     while (!done) {
         const char *p;
         size_t n;
 
-        st = rg_stream_peek(&s->io, &p, &n);
+        st = rg_stream_peek_until(&s->io, &p, &n, deadline);
         if (st != RG_IO_OK) {
             rg_info("%s after DATA (%zu bytes) from %s", st == RG_IO_TIMEOUT
                     ? "timeout" : "lost connection", rx.size, s->env.client_addr);
             return -1;
         }
+        if (memchr(p, '\n', n) != NULL)
+            deadline = rg_now_ms() + s->cfg->timeout_ms;
         rg_stream_consume(&s->io, rg_data_rx_feed(&rx, p, n, &done));
     }
     if (rx.toolarge) {

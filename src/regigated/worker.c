@@ -6,7 +6,8 @@
  * max_requests connections, when told to stop (SIGTERM: idle sessions
  * are ended with 421, a transaction in progress is finished), when retired
  * as a spare (SIGUSR1: after serving the connection in hand to its end),
- * or when the master is gone. SIGALRM is the watchdog
+ * or when the master is gone, and when accept() finds its descriptor table
+ * full (EMFILE: a fresh worker replaces it). SIGALRM is the watchdog
  * (child_timeout per transaction) and keeps its default action: the worker
  * dies and the upstream MTA keeps the message queued.
  */
@@ -31,13 +32,29 @@
 
 static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
 static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
+static int *listen_fds;             /* this worker's copies of the listeners */
+static size_t nlisten;
 
 static void on_term(int sig)
 {
-    if (sig == SIGUSR1)
+    if (sig == SIGUSR1) {
         worker_retire = 1;
-    else
-        worker_stop = 1;
+        return;
+    }
+    worker_stop = 1;
+    /*
+     * A worker told to stop never accepts again, so it lets go of the
+     * listening sockets now rather than when it exits. This matters when the
+     * master has died (SIGTERM through PR_SET_PDEATHSIG): a worker still
+     * finishing a transaction would otherwise keep the port bound, and a
+     * master started in the meantime could not listen on it. close() is
+     * async-signal-safe; the accept loop ends because worker_stop is set.
+     */
+    for (size_t i = 0; i < nlisten; i++)
+        if (listen_fds[i] >= 0) {
+            close(listen_fds[i]);
+            listen_fds[i] = -1;
+        }
 }
 
 static void tell_master(int status_fd, int busy)
@@ -80,8 +97,13 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     struct pollfd *pfd = rg_calloc(nls, sizeof(*pfd));
     struct rg_filter *filters = rg_calloc(nls, sizeof(*filters));
     pid_t master = getppid();
-    int served = 0;
+    int served = 0, exit_code = 0;
+    long long last_warn = -10000;
 
+    listen_fds = rg_calloc(nls ? nls : 1, sizeof(*listen_fds));
+    for (size_t i = 0; i < nls; i++)
+        listen_fds[i] = ls[i].fd;
+    nlisten = nls;
     setup_signals();
     for (size_t i = 0; i < nls; i++) {
         pfd[i].fd = ls[i].fd;
@@ -90,7 +112,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         rg_filter_crypt_init(&filters[i]);
     }
     tell_master(status_fd, 0);
-    while (!worker_stop && !worker_retire && served < conf->max_requests
+    while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests
            && getppid() == master) {
         int n = poll(pfd, nls, 1000);
         if (n <= 0)
@@ -100,8 +122,23 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
                 continue;
             int fd = accept4(ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
-                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                    rg_warn_errno("accept on route %s", ls[i].route->name);
+                int err = errno;
+                if (err == EMFILE) {
+                    /* this process's descriptor table is full (a leak, or
+                     * a limit lowered under us): a fresh worker has an
+                     * empty one, so make way for it rather than spin here
+                     * while the connection waits in the backlog */
+                    rg_warn("accept on route %s: %s; worker exits, the master starts a "
+                            "fresh one", ls[i].route->name, strerror(err));
+                    exit_code = 1;
+                    break;
+                }
+                if (err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                    /* system-wide shortage: wait, and say so every 10 s at most */
+                    if (rg_now_ms() - last_warn >= 10000) {
+                        rg_warn("accept on route %s: %s", ls[i].route->name, strerror(err));
+                        last_warn = rg_now_ms();
+                    }
                     usleep(100000);
                 }
                 continue;   /* EAGAIN: another worker took it */
@@ -134,5 +171,5 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     }
     rg_free(filters);
     rg_free(pfd);
-    _exit(0);
+    _exit(exit_code);
 }

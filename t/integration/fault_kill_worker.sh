@@ -41,14 +41,26 @@
 # rewritten, `postfix reload`), the deferred queue flushed, and the message
 # must arrive at the sink exactly once, intact, with the queue draining, and
 # the killed worker must not have left a spool file behind.
+#
+# Second case: the worker killed while it waits for the key provider. A
+# second route, "enc", encrypts everything with a real regigate-provider.
+# The provider is stopped (SIGSTOP): the kernel still completes the TCP
+# handshake, so the worker sits in its HTTPS request (provider_timeout is
+# far above the test's needs). The worker that holds both the Postfix
+# connection of route enc and a connection to the provider is killed;
+# Postfix must defer the message and keep it; after SIGCONT and a flush it
+# arrives exactly once, encrypted. (A provider transaction created before
+# the kill is simply reused on the retry: replayed=yes in the log.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/postfix_lib.sh"
+. "$(dirname "$0")/provider_lib.sh"
 
 pf_require
 need swaks smtp-sink ss timeout
 [ -x "$REGIGATED" ] || skip_all "regigated not built ($REGIGATED)"
+[ -x "$PROVIDER" ] || skip_all "regigate-provider not built ($PROVIDER)"
 
-plan 17
+plan 26
 
 FROM=sender@origin.rgtest.invalid
 RCPT=rcpt@dest.rgtest.invalid
@@ -67,10 +79,21 @@ ok $? "smtp-sink listens on $PF_SINK_PORT"
 # reinject_timeout and smtp_timeout well above STALL: only the kill may end
 # the transaction
 REINJECT_TIMEOUT=120 SMTP_TIMEOUT=120 write_conf "$T_DIR/regigate.conf"
-start_regigated "$T_DIR/regigate.conf"
-ok $? "regigated listens on $LISTEN_PORT"
+pf_take_port ENC_PORT
+prov_init "$FROM" "$RCPT" && {
+    printf '\n[route enc]\nlisten = 127.0.0.1:%s\nreinject = 127.0.0.1:%s\nrules = %s\n' \
+        "$ENC_PORT" "$PF_REINJECT_PORT" "$T_DIR/enc.json"
+    PROV_TIMEOUT=120 prov_route_lines
+} >> "$T_DIR/regigate.conf" &&
+    echo '{ "rules": [], "default": { "action": "encrypt" } }' > "$T_DIR/enc.json" &&
+    prov_certs "$T_DIR/regigate.conf" enc
+ok $? "provider up, route enc (encrypt everything) has its certificate" ||
+    diag "$(cat "$PROV_DIR"/*.out "$PROV_DIR"/ctl.err 2>/dev/null)"
+start_regigated "$T_DIR/regigate.conf" && wait_port "$ENC_PORT" 5
+ok $? "regigated listens on $LISTEN_PORT and $ENC_PORT"
 
 pf_route test smtp "$LISTEN_PORT"
+pf_route enc smtp "$ENC_PORT"
 # shellcheck disable=SC2034 # read by pf_configure
 PF_REINJECT_OPTS="-o smtpd_data_restrictions=sleep,$STALL"
 pf_configure && pf_start
@@ -170,4 +193,45 @@ fi
 n=$(spool_left "$T_DIR/spool" | wc -l)
 [ "$n" -eq 0 ]
 ok $? "no files left in regigated's spool_dir (found $n)"
+
+# ---- second case: killed while waiting for the key provider -----------------------
+MARK2="killprov-$$-$RANDOM"
+kill -STOP "$PROVIDER_PID"
+printf 'From: <%s>\nTo: <%s>\nSubject: %s\n\nmarker %s\n' "$FROM" "$RCPT" "$MARK2" "$MARK2" > "$T_DIR/msg2.eml"
+timeout 40 swaks --server "127.0.0.1:$(pf_public_port enc)" --helo client.rgtest.invalid \
+    --from "$FROM" --to "$RCPT" --data "@$T_DIR/msg2.eml" --timeout 30 > "$T_DIR/swaks2.log" 2>&1
+QID2=$(sed -n 's/^<-  250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$T_DIR/swaks2.log" | tail -n 1)
+[ -n "$QID2" ]; ok $? "route enc: public smtpd accepted a message (queue id ${QID2:-none}), provider stopped"
+WORKER=
+for ((i = 0; i < 150; i++)); do
+    for p in $(sock_pids sport "$ENC_PORT"); do
+        is_worker "$p" || continue
+        sock_pids dport "$PPORT" | grep -qx "$p" && WORKER=$p && break
+    done
+    [ -n "$WORKER" ] && break
+    sleep 0.1
+done
+[ -n "$WORKER" ]
+ok $? "a worker (pid ${WORKER:-none}) holds the Postfix connection and waits for the provider"
+[ -n "$WORKER" ] && kill -9 "$WORKER"
+pf_log_wait "postfix/regigate-enc/smtp\[[0-9]+\]: $QID2: to=<$RCPT>.*status=deferred" 15
+ok $? "worker killed: Postfix logs the delivery to the filter as deferred"
+diag "$(grep -E "$QID2: to=<" "$PF_LOG" | tail -n 1)"
+timeout 10 postqueue -c "$PF_CONF" -p > "$T_DIR/postqueue2.out" 2>&1
+grep -q "^$QID2" "$T_DIR/postqueue2.out" && [ "$(sink_count "$SINK")" -eq 1 ]
+ok $? "postqueue -p lists $QID2; nothing new at the sink"
+mapfile -t pq < <(sed -n 2,3p "$T_DIR/postqueue2.out"); diag "${pq[@]}"
+kill -0 "$REGIGATED_PID" 2>/dev/null
+ok $? "the regigated master survived"
+kill -CONT "$PROVIDER_PID"
+pf_flush
+pf_wait_empty 40
+ok $? "provider resumed, flush: Postfix's queue drains"
+for ((i = 0; i < 30; i++)); do [ "$(sink_count "$SINK")" -ge 2 ] && break; sleep 0.1; done
+n=$(sink_files "$SINK" | xargs -r grep -l "^Subject: $MARK2" | xargs -r grep -l -i '^Content-Type: application/pkcs7-mime' | wc -l)
+[ "$(sink_count "$SINK")" -eq 2 ] && [ "$n" -eq 1 ]
+ok $? "the message arrived exactly once, encrypted (sink: $(sink_count "$SINK") messages)"
+grep ": $QID2: route=enc " "$T_DIR/regigated.log" | grep -q "action=encrypt .*status=sent"
+ok $? "regigated logged $QID2 as encrypted and sent on the retry"
+[ "$T_FAILED" -gt 0 ] && diag "$(grep -F "$QID2" "$T_DIR/regigated.log" "$PF_LOG" | tail -n 8)"
 t_done

@@ -64,6 +64,7 @@ enum mode {
     M_LOCKSTEP,             /* scripted: no PIPELINING, no SMTPUTF8, no XFORWARD */
     M_CLOSE_AT_DATA,        /* scripted: closes after reading the DATA command */
     M_CLOSE_IN_CONTENT,     /* scripted: 354, reads some content, closes */
+    M_STALL_IN_CONTENT,     /* scripted: 354, reads some content, stops reading */
     M_SILENT_AFTER_EHLO,    /* scripted: answers EHLO, then nothing */
     M_GREET_554,            /* scripted: refuses in the greeting */
     M_GARBAGE,              /* scripted: a greeting that is not SMTP */
@@ -206,7 +207,8 @@ static void scripted(int fd, enum mode mode)
                 rg_stream_flush(io);
                 goto wait_eof;
             }
-        } else if (mode == M_CLOSE_AT_DATA || mode == M_CLOSE_IN_CONTENT) {
+        } else if (mode == M_CLOSE_AT_DATA || mode == M_CLOSE_IN_CONTENT
+                   || mode == M_STALL_IN_CONTENT) {
             /* the pipelined group: MAIL, RCPT..., DATA */
             if (strncasecmp(line, "RCPT", 4) == 0)
                 nrcpt_seen++;
@@ -224,6 +226,8 @@ static void scripted(int fd, enum mode mode)
                 size_t n;
                 (void)rg_stream_peek(io, &p, &n);
             }
+            if (mode == M_STALL_IN_CONTENT)     /* a stopped next hop */
+                usleep(4 * TIMEOUT_MS * 1000);
             break;
         } else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
             if (mode == M_LOCKSTEP_DROP && g_sh->accepts == 1 && nmail++ > 0)
@@ -845,6 +849,34 @@ static void test_server_closes_in_content(void **state)
     }
 }
 
+/* a next hop that stops reading in the middle of the data: the reply says
+ * "timeout", not "lost connection" */
+static void test_stall_in_content(void **state)
+{
+    struct fx *f = *state;
+    char *rcpts[] = { "a@y.example" };
+    struct rg_envelope env;
+    struct rg_reply rep[1];
+    char want[256];
+    size_t n = 40000000;
+    char *body = scratch(f, n);
+    long long t0, dt;
+
+    for (size_t i = 0; i < n; i++)
+        body[i] = (i % 100 == 99) ? '\n' : 'b';
+    start_server(f, M_STALL_IN_CONTENT);
+    env_init(&env, "a@x.example");
+    spool_set(f, body, n);
+    t0 = rg_now_ms();
+    assert_int_equal(send_msg(f, &env, rcpts, 1, rep), 0);
+    dt = rg_now_ms() - t0;
+    snprintf(want, sizeof(want), "451 4.4.2 Error: timeout with reinjection host 127.0.0.1:%d "
+             "while sending message content", f->dest.port);
+    expect_reply(&rep[0], 451, want);
+    assert_true(dt >= TIMEOUT_MS - 50);
+    assert_true(dt < TIMEOUT_MS + 1000);
+}
+
 static void test_timeout_no_greeting(void **state)
 {
     struct fx *f = *state;
@@ -1148,6 +1180,7 @@ int main(void)
         T(test_connection_refused),
         T(test_server_closes_at_data),
         T(test_server_closes_in_content),
+        T(test_stall_in_content),
         T(test_timeout_no_greeting),
         T(test_timeout_after_mail),
         T(test_greeting_refused),

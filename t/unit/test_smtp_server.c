@@ -1107,6 +1107,68 @@ static void test_timeout(void **state)
     assert_true(dt < 2500);
 }
 
+/*
+ * Drip the bytes of str, one every step_ms, until the server says something
+ * or closes the connection (poll); returns how many bytes were sent.
+ */
+static size_t drip(struct srv *s, const char *str, int step_ms)
+{
+    size_t i;
+
+    for (i = 0; str[i]; i++) {
+        struct pollfd pfd = { .fd = s->cl, .events = POLLIN };
+        if (send(s->cl, &str[i], 1, MSG_NOSIGNAL) != 1)
+            break;
+        if (poll(&pfd, 1, step_ms) > 0)
+            break;
+    }
+    return i;
+}
+
+/* slowloris: a command line dripped a byte at a time, each well within the
+ * timeout, must still end with the timeout for the whole line */
+static void test_slow_command_line(void **state)
+{
+    struct srv *s = *state;
+    long long t0, dt;
+
+    s->cfg.timeout_ms = 300;
+    start(s);
+    expect(s, "220 " HOST " ESMTP regigate");
+    t0 = rg_now_ms();
+    drip(s, "EHLO a-very-slow-client.example.com.and.some.more.bytes", 60);
+    expect(s, "421 4.4.2 " HOST " Error: timeout exceeded");
+    expect_eof(s);
+    dt = rg_now_ms() - t0;
+    assert_true(dt >= 250);
+    assert_true(dt < 1500);
+}
+
+/* the same inside DATA: a line of the message must arrive within the timeout */
+static void test_slow_data_line(void **state)
+{
+    struct srv *s = *state;
+    long long t0, dt;
+
+    s->cfg.timeout_ms = 300;
+    start(s);
+    expect(s, "220 " HOST " ESMTP regigate");
+    send_str(s, "HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
+    expect(s, "250 " HOST);
+    expect(s, "250 2.1.0 Ok");
+    expect(s, "250 2.1.5 Ok");
+    expect(s, "354 End data with <CR><LF>.<CR><LF>");
+    send_str(s, "Subject: slow\r\n\r\nfirst line arrives at once\r\n");
+    t0 = rg_now_ms();
+    drip(s, "then one byte at a time, never a line end, for far longer than the timeout", 60);
+    expect_eof(s);
+    dt = rg_now_ms() - t0;
+    assert_true(dt >= 250);
+    assert_true(dt < 1500);
+    assert_int_equal(finish(s), 0);
+    assert_int_equal(s->ndeliver, 0);
+}
+
 static void test_stop_after_transaction(void **state)
 {
     struct srv *s = *state;
@@ -1314,6 +1376,8 @@ int main(void)
         T(test_large_message_file_spool),
         T(test_eof_in_data),
         T(test_timeout),
+        T(test_slow_command_line),
+        T(test_slow_data_line),
         T(test_stop_after_transaction),
         T(test_stop_before_start),
         T(test_junk_limit),
