@@ -76,7 +76,7 @@ mapfile -t pq < <(sed -n 2,3p "$T_DIR/pq.out"); diag "${pq[@]}"
 QS=$(send "$SMALL")
 pf_log_wait "postfix/regigate-test/smtp\[[0-9]+\]: $QS: to=<$RCPT>.*status=sent" 15
 ok $? "meanwhile a small message (spooled in memory) passes (queue id ${QS:-none})"
-[ "$(find "$SPOOL" -type f | wc -l)" -eq 0 ] && [ "$(df --output=used -k "$SPOOL" | tail -n 1 | tr -d ' ')" -lt 64 ]
+[ "$(spool_left "$SPOOL" | wc -l)" -eq 0 ] && [ "$(df --output=used -k "$SPOOL" | tail -n 1 | tr -d ' ')" -lt 64 ]
 ok $? "nothing left behind in the spool file system ($(df --output=used -k "$SPOOL" | tail -n 1 | tr -d ' ') KiB used)"
 
 mount -o remount,size=64m "$SPOOL"
