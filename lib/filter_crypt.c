@@ -50,6 +50,7 @@ static struct rg_provider *provider(struct rg_filter *f)
             .timeout_ms = r->provider_timeout * 1000L,
             .cache_positive_ttl = r->account_cache_ttl,
             .cache_negative_ttl = r->account_cache_negative_ttl,
+            .contact_file = r->provider_contact_file,
         };
         c->prov = rg_provider_new(&pc, c->err, sizeof(c->err));
         if (c->prov != NULL)

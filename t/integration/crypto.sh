@@ -11,7 +11,7 @@ PROVIDER=${REGIGATE_PROVIDER:-$top_builddir/src/regigate-provider/regigate-provi
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 need swaks openssl curl
 [ -x "$PROVIDER" ] || skip_all "$PROVIDER not built"
-plan 38
+plan 39
 
 cd "$T_DIR" || exit 1
 PPORT=$(free_port)
@@ -136,6 +136,10 @@ ok $? "base64 lines of at most 76 columns"
 TX=$(sed -n 's/.*action=encrypt rule=secure status=sent .* txid=\([0-9a-f]\{32\}\).*/\1/p' regigated.log | head -1)
 [ -n "$TX" ] && grep -q "^TO:<bob@example.org>\|bob@example.org" out/*.env
 ok $? "log: action=encrypt rule=secure status=sent txid=$TX" || diag "$(tail -3 regigated.log)"
+
+[ -e spool/route-out.provider ] && "$CTL" -c rg.conf route status out 2>&1 | grep -q "provider contact: 20"
+ok $? "the last provider contact is recorded (route status)" \
+    || diag "$(ls -la spool)" "$("$CTL" -c rg.conf route status out 2>&1 | grep -i contact)"
 
 # ---- interop: openssl cms decrypts what regigated encrypted ---------------
 KEK=$(kek_of "$TX" bob@example.org)
