@@ -8,13 +8,16 @@
 # (reinject to 127.0.0.1), POOL (workers), BENCH_RUN (scratch).
 # Our knobs:
 #   REGIGATED          path of the daemon (default: <this tree>/src/regigated/regigated)
-#   BENCH_PEERS        the harness (default: <tree>/../shared/bench-peers); we use its
-#                      filters/generic-daemon.sh to run the daemon in the foreground
+#   BENCH_PEERS        the harness (default: <tree>/../shared/bench-peers, or, in a
+#                      git worktree elsewhere, <main tree>/../shared/bench-peers); we use
+#                      its filters/generic-daemon.sh to run the daemon in the foreground
 #   REGIGATED_USER     [global] user (default nobody; only used when run as root)
 #   REGIGATED_PROTOCOL smtp (default) or lmtp
 #   REGIGATED_MAX_MESSAGE_SIZE  route max_message_size (default 60m)
 #   REGIGATED_GLOBAL_EXTRA      extra lines for [global], separated by ';;'
 #                               (e.g. "spool_memory_limit = 1m")
+#   REGIGATED_ROUTE_EXTRA       extra lines for [route bench], separated by ';;'
+#                               (e.g. "rules = /x/rules.json;;lists_dir = /x/lists")
 #   REGIGATED_TAG      label written with the VmHWM records on stop
 #                      (default: fwd<FORWARD_PORT of the start>, i.e. which next hop the run used)
 #   REGIGATED_VMHWM_LOG  where `stop` appends them (default $BENCH_RUN/regigated-vmhwm.tsv)
@@ -30,11 +33,18 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))
 : "${FILTER_PORT:=10024}" "${FORWARD_PORT:=2526}" "${POOL:=8}" "${BENCH_RUN:=/var/tmp/regigate-bench}"
 : "${BENCH_PEERS:=$TOP/../shared/bench-peers}"
+if [ ! -d "$BENCH_PEERS" ]; then
+  # a linked worktree (e.g. /work/wt/NAME): shared/ sits beside the main tree
+  common=$(git -C "$HERE" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  [ -n "$common" ] && [ -d "$(dirname "$common")/../shared/bench-peers" ] &&
+    BENCH_PEERS=$(dirname "$common")/../shared/bench-peers
+fi
 : "${REGIGATED:=$TOP/src/regigated/regigated}"
 : "${REGIGATED_USER:=nobody}"
 : "${REGIGATED_PROTOCOL:=smtp}"
 : "${REGIGATED_MAX_MESSAGE_SIZE:=60m}"
 : "${REGIGATED_GLOBAL_EXTRA:=}"
+: "${REGIGATED_ROUTE_EXTRA:=}"
 GENERIC=$BENCH_PEERS/filters/generic-daemon.sh
 D=$BENCH_RUN/regigated
 CONF=$D/regigated.conf
@@ -85,6 +95,9 @@ start)
     echo "protocol = $REGIGATED_PROTOCOL"
     echo "reinject = 127.0.0.1:$FORWARD_PORT"
     echo "max_message_size = $REGIGATED_MAX_MESSAGE_SIZE"
+    if [ -n "$REGIGATED_ROUTE_EXTRA" ]; then
+      printf '%s\n' "${REGIGATED_ROUTE_EXTRA//;;/$'\n'}" | sed 's/^ *//'
+    fi
   } > "$CONF"
   chmod 0644 "$CONF"
   # a stale pid file of a previous run must not make the daemon refuse to start

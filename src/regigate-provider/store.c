@@ -302,11 +302,20 @@ struct rgp_db *rgp_db_open(const char *path, int create, const uint8_t *mk, char
     }
     sqlite3_busy_timeout(db->h, 5000);
     sqlite3_extended_result_codes(db->h, 1);
+    /*
+     * No memory-mapped I/O (mmap_size = 0): every server thread has its
+     * own read connection, and in WAL mode a read transaction that sees
+     * another connection's commit drops its whole mapping. With the
+     * group-commit writer committing between almost any two requests,
+     * that was an munmap (a TLB shootdown across the threads' CPUs), an
+     * mmap and fresh page faults per request; plain reads from the page
+     * cache are cheaper here (bench/provider, doc/performance.md).
+     */
     if (sqlite3_exec(db->h, sync_full
                      ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                       " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
+                       " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0;"
                      : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                       " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
+                       " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0;",
                      NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
         return rgp_db_close(db);
