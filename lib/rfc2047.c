@@ -420,7 +420,8 @@ char *rg_rfc2047_decode(const char *value)
 
     /* a byte converts to at most a few characters (U+FFFD is 3 bytes; some
      * iconv charsets map one byte to several code points) */
-    if (n > SIZE_MAX / 64)
+    /* most values have no encoded-word: then the value is the result */
+    if (n > SIZE_MAX / 64 || strstr(value, "=?") == NULL)
         return rg_strdup(value);
     memset(&d, 0, sizeof(d));
     rg_buf_init(&d.out, 32 * n + 64);
