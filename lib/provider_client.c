@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,6 +256,20 @@ static enum rg_provider_status classify_code(const char *code)
     return RG_PROVIDER_TEMPFAIL;    /* internal_error, unavailable, unknown */
 }
 
+/* Is the answer's Content-Type application/json (parameters allowed)? */
+static int json_content_type(CURL *c)
+{
+    static const char want[] = "application/json";
+    char *ct = NULL;
+    size_t n = sizeof(want) - 1;
+
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK || ct == NULL)
+        return 0;
+    if (strncasecmp(ct, want, n) != 0)
+        return 0;
+    return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
 /*
  * Perform method path (body for POST). On a 2xx answer listed in ok1/ok2
  * returns OK with the body in p->resp and *status set; otherwise the
@@ -295,6 +310,15 @@ static enum rg_provider_status perform(struct rg_provider *p, const char *path, 
     }
     curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &code);
     *status = code;
+    /* every answer of the protocol is JSON: anything else (an HTML page
+     * from something that is not the provider) is not an answer at all */
+    if (!json_content_type(p->curl)) {
+        char *ct = NULL;
+        curl_easy_getinfo(p->curl, CURLINFO_CONTENT_TYPE, &ct);
+        set_info(info, code, NULL, "HTTP %ld with content type %.100s, not application/json",
+                 code, ct ? ct : "(none)");
+        return RG_PROVIDER_TEMPFAIL;
+    }
     if (code == ok1 || code == ok2) {
         set_info(info, code, NULL, "HTTP %ld", code);
         return RG_PROVIDER_OK;
