@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -103,6 +104,24 @@ static void set_info(struct rg_provider_info *info, long status, const char *cod
     va_end(ap);
 }
 
+int rg_provider_key_mode_ok(const char *key_file, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(key_file, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", key_file, strerror(errno));
+        return -1;
+    }
+    /* whoever can read the key can fetch every recipient's keys from the
+     * provider in the gateway's name: refused, as ssh does */
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "provider key %s is accessible to group or others (mode %03o): "
+                 "chmod 600 it", key_file, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *err, size_t errlen)
 {
     struct rg_provider *p;
@@ -128,6 +147,8 @@ struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *
             snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
             return NULL;
         }
+    if (rg_provider_key_mode_ok(key, err, errlen) < 0)
+        return NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
         snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));

@@ -281,7 +281,7 @@ static void test_key_cert_pem(void **state)
     long long gw = 0;
 
     (void)state;
-    assert_int_equal(sh("cd %s && cat gw1.key gw1.crt > key_cert.pem", dir), 0);
+    assert_int_equal(sh("cd %s && (umask 077 && cat gw1.key gw1.crt > key_cert.pem)", dir), 0);
     snprintf(path, sizeof(path), "%s/key_cert.pem", dir);
     memset(&cfg, 0, sizeof(cfg));
     cfg.url = url + strlen("https://");     /* "host:port" as in the seed */
@@ -959,6 +959,24 @@ static void test_config_errors(void **state)
     cfg.ca_file = "/nonexistent/ca.crt";
     assert_null(rg_provider_new(&cfg, err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent/ca.crt"));
+
+    /* a key that group or others may read is refused (issue 7, security) */
+    char ca[256], crt[256], key[256], open_key[256];
+    snprintf(ca, sizeof(ca), "%s/data/ca.crt", dir);
+    snprintf(crt, sizeof(crt), "%s/gw1.crt", dir);
+    snprintf(key, sizeof(key), "%s/gw1.key", dir);
+    snprintf(open_key, sizeof(open_key), "%s/gw1-open.key", dir);
+    assert_int_equal(sh("cp %s %s && chmod 640 %s", key, open_key, open_key), 0);
+    cfg.url = "https://localhost:1";
+    cfg.ca_file = ca;
+    cfg.cert_file = crt;
+    cfg.key_file = open_key;
+    assert_null(rg_provider_new(&cfg, err, sizeof(err)));
+    assert_non_null(strstr(err, "is accessible to group or others (mode 640): chmod 600 it"));
+    assert_int_equal(sh("chmod 600 %s", open_key), 0);
+    struct rg_provider *p = rg_provider_new(&cfg, err, sizeof(err));
+    assert_non_null(p);
+    rg_provider_free(p);
 }
 
 int main(void)
