@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -106,6 +108,24 @@ static void set_info(struct rg_provider_info *info, long status, const char *cod
     va_end(ap);
 }
 
+int rg_provider_key_mode_ok(const char *key_file, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(key_file, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", key_file, strerror(errno));
+        return -1;
+    }
+    /* whoever can read the key can fetch every recipient's keys from the
+     * provider in the gateway's name: refused, as ssh does */
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "provider key %s is accessible to group or others (mode %03o): "
+                 "chmod 600 it", key_file, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *err, size_t errlen)
 {
     struct rg_provider *p;
@@ -131,6 +151,8 @@ struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *
             snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
             return NULL;
         }
+    if (rg_provider_key_mode_ok(key, err, errlen) < 0)
+        return NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
         snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
@@ -261,6 +283,20 @@ static enum rg_provider_status classify_code(const char *code)
     return RG_PROVIDER_TEMPFAIL;    /* internal_error, unavailable, unknown */
 }
 
+/* Is the answer's Content-Type application/json (parameters allowed)? */
+static int json_content_type(CURL *c)
+{
+    static const char want[] = "application/json";
+    char *ct = NULL;
+    size_t n = sizeof(want) - 1;
+
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK || ct == NULL)
+        return 0;
+    if (strncasecmp(ct, want, n) != 0)
+        return 0;
+    return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
 /*
  * Perform method path (body for POST). On a 2xx answer listed in ok1/ok2
  * returns OK with the body in p->resp and *status set; otherwise the
@@ -301,6 +337,15 @@ static enum rg_provider_status perform_once(struct rg_provider *p, const char *p
     }
     curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &code);
     *status = code;
+    /* every answer of the protocol is JSON: anything else (an HTML page
+     * from something that is not the provider) is not an answer at all */
+    if (!json_content_type(p->curl)) {
+        char *ct = NULL;
+        curl_easy_getinfo(p->curl, CURLINFO_CONTENT_TYPE, &ct);
+        set_info(info, code, NULL, "HTTP %ld with content type %.100s, not application/json",
+                 code, ct ? ct : "(none)");
+        return RG_PROVIDER_TEMPFAIL;
+    }
     if (code == ok1 || code == ok2) {
         set_info(info, code, NULL, "HTTP %ld", code);
         return RG_PROVIDER_OK;

@@ -70,8 +70,12 @@ struct rg_provider_info {
 struct rg_provider;
 
 /* NULL with a reason in err when the configuration is unusable (files
- * missing, bad URL); a missing provider is only noticed per request. */
+ * missing, bad URL, a key readable by group or others); a missing
+ * provider is only noticed per request. */
 struct rg_provider *rg_provider_new(const struct rg_provider_config *cfg, char *err, size_t errlen);
+/* 0 when key_file exists and only its owner may access it (no group or
+ * other permission bits); else -1 with the reason in err. */
+int rg_provider_key_mode_ok(const char *key_file, char *err, size_t errlen);
 struct rg_provider *rg_provider_free(struct rg_provider *p);
 
 /* GET /v1/health: OK, and *gateway = the id the provider knows us by. */

@@ -25,6 +25,7 @@
 #define RG_PJ_MAX_RECIPIENTS 1000
 #define RG_PJ_MAX_DEPTH 32
 #define RG_PJ_MAX_EVENTS 10000
+#define RG_PJ_MAX_ELEMENTS 20000     /* members of one array or object in a body */
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -35,7 +36,9 @@ int rg_pj_address_normalize(const char *in, size_t len, char *out);
 int rg_pj_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);
 /* n bytes -> 2*n lower-case hex digits and a NUL. */
 void rg_pj_hex_encode(const uint8_t *in, size_t n, char *out);
-/* Is the JSON text nested at most max levels (strings are skipped)? */
+/* Is the JSON text nested at most max levels, with fewer than
+ * RG_PJ_MAX_ELEMENTS + 1 elements in each array or object, and without
+ * \u0000 in a string (strings are skipped)? */
 int rg_pj_depth_ok(const char *s, size_t n, int max);
 
 /* ---- responses (client side) ----------------------------------------- */

@@ -198,8 +198,11 @@ static void field_values(struct eval *e, const struct rg_cond *c, struct values 
     }
 }
 
-int rg_rules_regex_match(const struct rg_rules *r, const struct rg_regex *re, const char *rule,
-                         const char *s, size_t len, size_t start, size_t *mstart, size_t *mend)
+/* 1 match, 0 no match, -1 a limit hit or another matching error (the
+ * message in msg). */
+static int regex_run(const struct rg_rules *r, const struct rg_regex *re, const char *s,
+                     size_t len, size_t start, size_t *mstart, size_t *mend,
+                     char *msg, size_t msglen)
 {
     int rc;
 
@@ -215,16 +218,85 @@ int rg_rules_regex_match(const struct rg_rules *r, const struct rg_regex *re, co
             *mend = ov[1];
         return 1;
     }
-    if (rc != PCRE2_ERROR_NOMATCH) {
-        PCRE2_UCHAR msg[256];
-        if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
-            strcpy((char *)msg, "unknown error");
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    if (pcre2_get_error_message(rc, (PCRE2_UCHAR *)msg, msglen) < 0)
+        snprintf(msg, msglen, "unknown error");
+    return -1;
+}
+
+int rg_rules_regex_match(const struct rg_rules *r, const struct rg_regex *re, const char *rule,
+                         const char *s, size_t len, size_t start, size_t *mstart, size_t *mend)
+{
+    char msg[256];
+    int rc = regex_run(r, re, s, len, start, mstart, mend, msg, sizeof(msg));
+
+    if (rc < 0) {
         /* a limit (match, depth, heap, JIT stack) or a subject that is
          * not UTF-8: the condition does not hold */
         rg_warn("%s:%d:%d: rule \"%s\": regex not matched: %s", r->file, re->line, re->col,
-                rule, (const char *)msg);
+                rule, msg);
+        return 0;
     }
-    return 0;
+    return rc;
+}
+
+static const char *field_label(const struct eval *e, const struct rg_cond *c, char *buf, size_t n)
+{
+    switch (c->field) {
+    case RG_RF_SENDER: return "sender";
+    case RG_RF_RECIPIENT: return "recipient";
+    case RG_RF_SENDER_DOMAIN: return "sender-domain";
+    case RG_RF_RECIPIENT_DOMAIN: return "recipient-domain";
+    case RG_RF_HEADER:
+        snprintf(buf, n, "header:%s", e->r->headers[c->header]);
+        return buf;
+    default: return "?";
+    }
+}
+
+/*
+ * A regex condition over all the values of its field. Each value is
+ * bounded by the match limits; the number of values is not (a header
+ * repeated 10,000 times fits in 1 MiB, and 10,000 limit hits took 16 s).
+ * So after RG_RULES_LIMIT_HITS hits the condition stops testing further
+ * values: they count as no match, like the hits themselves. One warning
+ * per condition and evaluation says so.
+ */
+static size_t regex_leaf(struct eval *e, const struct rg_cond *c, const struct values *vs)
+{
+    size_t hits = 0, limit_hits = 0, tested = 0;
+    char msg[256] = "", label[RG_RULES_MAX_NAME + 64];
+
+    for (size_t i = 0; i < vs->n; i++) {
+        int m = regex_run(e->r, &c->re, vs->v[i], vs->len[i], 0, NULL, NULL, msg, sizeof(msg));
+        tested++;
+        if (m > 0) {
+            hits++;
+            if (!c->every)
+                break;
+            continue;
+        }
+        if (m < 0)
+            limit_hits++;
+        if (c->every || limit_hits >= RG_RULES_LIMIT_HITS)
+            break;
+    }
+    if (limit_hits > 0) {
+        const char *f = field_label(e, c, label, sizeof(label));
+        if (tested < vs->n && !c->every)
+            rg_warn("%s:%d:%d: rule \"%s\": regex not matched on %zu value(s) of %s (%s); "
+                    "the other %zu value(s) not tested: no match", e->r->file, c->re.line,
+                    c->re.col, e->rule, limit_hits, f, msg, vs->n - tested);
+        else
+            rg_warn("%s:%d:%d: rule \"%s\": regex not matched on %zu value(s) of %s: %s",
+                    e->r->file, c->re.line, c->re.col, e->rule, limit_hits, f, msg);
+        if (c->every)
+            return 0;
+    }
+    if (c->every)
+        return hits == vs->n ? hits : 0;
+    return hits;
 }
 
 static int match_value(struct eval *e, const struct rg_cond *c, const char *s, size_t len)
@@ -267,6 +339,8 @@ static int eval_leaf(struct eval *e, const struct rg_cond *c)
     field_values(e, c, &vs);
     if (c->op == RG_RO_EXISTS && c->field == RG_RF_HEADER)
         return vs.n > 0;        /* an empty header exists */
+    if (c->op == RG_RO_REGEX)
+        return regex_leaf(e, c, &vs) > 0;
     for (size_t i = 0; i < vs.n; i++) {
         if (match_value(e, c, vs.v[i], vs.len[i])) {
             hits++;

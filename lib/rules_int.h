@@ -26,6 +26,8 @@
 #define RG_RULES_DEPTH_LIMIT    1000
 #define RG_RULES_HEAP_LIMIT_KIB 2048
 #define RG_RULES_JIT_STACK_MAX  (512 * 1024)
+#define RG_RULES_LIMIT_HITS     3           /* per regex condition and evaluation:
+                                               then the other values are not tested */
 
 enum rg_rfield {
     RG_RF_SENDER, RG_RF_RECIPIENT, RG_RF_SENDER_DOMAIN, RG_RF_RECIPIENT_DOMAIN,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bio.h>
 #include <openssl/cms.h>
@@ -121,6 +122,15 @@ static inline int rd_getc(struct rd *r)
 static size_t rd_tell(const struct rd *r)
 {
     return r->off + r->pos;
+}
+
+/* Go on reading at off (>= rd_tell): within the buffer when it holds it. */
+static void rd_skip_to(struct rd *r, size_t off)
+{
+    if (off >= r->off && off <= r->off + r->len)
+        r->pos = off - r->off;
+    else
+        rd_init(r, r->s, off);
 }
 
 /* ---------------------------------------------------------------- base64 */
@@ -636,9 +646,11 @@ static char *field(const struct rg_headers *h, const char *name)
 }
 
 /* Parse the header section at off; 0, or -1 (too long, read error). */
-static int headers_at(const struct src *s, size_t off, struct rg_headers *h)
+static int headers_at(const struct src *s, size_t off, size_t max, struct rg_headers *h)
 {
-    size_t size = src_size(s), want = 65536, have = 0;
+    /* start small: a part's header section is usually a few hundred bytes,
+     * and a multipart with a million parts must not read 64 KiB for each */
+    size_t size = src_size(s), want = 2048, have = 0;
     char *buf = NULL;
 
     if (off > size)
@@ -656,16 +668,16 @@ static int headers_at(const struct src *s, size_t off, struct rg_headers *h)
             }
             have += (size_t)n;
         }
-        st = rg_headers_parse(buf, have, have == size - off, RG_SMIME_HEADER_MAX, h);
+        st = rg_headers_parse(buf, have, have == size - off, max, h);
         if (st == RG_HDR_OK) {
             rg_free(buf);
             return 0;
         }
-        if (st != RG_HDR_NEEDMORE || want >= RG_SMIME_HEADER_MAX + 1) {
+        if (st != RG_HDR_NEEDMORE || want >= max + 1) {
             rg_free(buf);
             return -1;
         }
-        want = want * 4 > RG_SMIME_HEADER_MAX + 1 ? RG_SMIME_HEADER_MAX + 1 : want * 4;
+        want = want * 4 > max + 1 ? max + 1 : want * 4;
     }
 }
 
@@ -775,7 +787,7 @@ static int detect_src(const struct src *s, struct rg_smime_info *info)
     int smime = 0, st = RG_SMIME_NOT_OURS;
 
     memset(info, 0, sizeof(*info));
-    if (headers_at(s, 0, &h) < 0)
+    if (headers_at(s, 0, RG_SMIME_HEADER_MAX, &h) < 0)
         return RG_SMIME_NOT_OURS;
     if (is_p7m(&h, &smime)) {
         st = probe_cms(s, h.body_offset, 0, &ch);
@@ -804,7 +816,7 @@ static int detect_src(const struct src *s, struct rg_smime_info *info)
                 break;
             if (d == 0)
                 continue;
-            if (headers_at(s, rd_tell(r), &ph) < 0)
+            if (headers_at(s, rd_tell(r), RG_SMIME_HEADER_MAX, &ph) < 0)
                 break;
             if (is_p7m(&ph, &psmime)) {
                 int pst = probe_cms(s, rd_tell(r) + ph.body_offset, 1, &ch);
@@ -817,6 +829,10 @@ static int detect_src(const struct src *s, struct rg_smime_info *info)
             }
             if (psmime && info->kind == RG_SMIME_KIND_NONE)
                 info->kind = RG_SMIME_KIND_OTHER;
+            /* go on after the part's header section: a boundary that looks
+             * like a field ("x:") must not make every delimiter line parse
+             * all the ones after it again (quadratic: minutes for 1 MB) */
+            rd_skip_to(r, rd_tell(r) + ph.body_offset);
             rg_headers_free(&ph);
             if (st == RG_SMIME_OK)
                 break;
@@ -1173,13 +1189,18 @@ static int puts_(struct rg_spool *out, const char *s)
  * line ends made CRLF. */
 static int copy_field(struct rg_spool *out, const struct rg_headers *h, const char *name)
 {
-    long i;
+    size_t nlen = strlen(name);
 
-    for (size_t k = 0; (i = rg_headers_find(h, name, k)) >= 0; k++) {
+    /* one pass over the fields: rg_headers_find() per instance would make a
+     * field repeated n times (100,000 "To:" lines fit in 1 MiB) cost n^2 */
+    for (size_t i = 0; i < h->n; i++) {
         const struct rg_header_field *f = &h->f[i];
-        const char *colon = memchr(f->raw + f->name_len, ':', f->raw_len - f->name_len);
+        const char *colon;
         size_t j, from;
 
+        if (f->name_len != nlen || strncasecmp(f->raw, name, nlen) != 0)
+            continue;
+        colon = memchr(f->raw + f->name_len, ':', f->raw_len - f->name_len);
         if (colon == NULL || puts_(out, name) < 0)
             return -1;
         from = (size_t)(colon - f->raw);
@@ -1202,7 +1223,7 @@ static int outer_headers(struct src *s, const struct rg_smime_outer *outer, stru
     struct rg_headers h;
     int rc = -1;
 
-    if (headers_at(s, 0, &h) < 0)
+    if (headers_at(s, 0, RG_SMIME_OUTER_HEADER_MAX, &h) < 0)
         return -2;
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
         if (copy_field(out, &h, keep[i]) < 0)

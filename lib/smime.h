@@ -20,8 +20,12 @@
 
 #define RG_SMIME_KEK_LEN  32
 #define RG_SMIME_TXID_LEN 16
-/* Longest header section (outer message, or a part's) looked at. */
+/* Longest header section looked at when detecting (the message's or a part's). */
 #define RG_SMIME_HEADER_MAX (1024 * 1024)
+/* Longest header section of a message to encrypt: the largest
+ * max_header_size regigate.conf(5) accepts, since the route has already
+ * accepted the header section within its own limit. */
+#define RG_SMIME_OUTER_HEADER_MAX (64 * 1024 * 1024)
 
 enum rg_smime_status {
     RG_SMIME_OK = 0,

@@ -184,6 +184,7 @@ static int parse_path(const char **pp, char *addr, size_t addrmax)
         for (end = p; *end; end++) {
             if (inq && *end == '\\' && end[1]) { end++; continue; }
             if (*end == '"') inq = !inq;
+            else if (*end == '<' && !inq) return -1;   /* "<<a@b>>" */
             else if (*end == '>' && !inq) break;
         }
         if (*end != '>')
@@ -191,6 +192,9 @@ static int parse_path(const char **pp, char *addr, size_t addrmax)
         *pp = end + 1;
     } else {
         end = p + strcspn(p, " ");
+        /* "MAIL FROM:" with nothing: not the null sender, which is "<>" */
+        if (end == p)
+            return -1;
         *pp = end;
     }
     if (*p == '@') {                    /* source route */

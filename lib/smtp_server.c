@@ -41,6 +41,7 @@ struct session {
     int junk;
     int quit;
     int delivered;
+    const char *last;   /* the last command, for "lost connection after X" */
 };
 
 static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -256,6 +257,7 @@ static int do_data(struct session *s, const struct rg_smtp_cmd *cmd)
         rg_free(per);
     }
     reset_transaction(s);
+    s->last = "END-OF-MESSAGE";
     s->junk = 0;    /* as Postfix: a completed transaction clears the junk count */
     arm_watchdog(s);
     return 0;
@@ -369,6 +371,7 @@ static struct session *session_get(const struct rg_smtp_server_cfg *cfg)
     s->env.rcpts = rcpts;
     s->rcpt_cap = cap;
     s->greeted = s->in_mail = s->errors = s->junk = s->quit = s->delivered = 0;
+    s->last = "CONNECT";
     return s;
 }
 
@@ -390,8 +393,10 @@ int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
         size_t len;
         int st;
 
-        if (rg_stream_pending(&s->io) == 0 && rg_stream_flush(&s->io) != RG_IO_OK)
+        if (rg_stream_pending(&s->io) == 0 && rg_stream_flush(&s->io) != RG_IO_OK) {
+            rg_info("lost connection after %s from %s", s->last, s->env.client_addr);
             break;
+        }
         if (s->errors >= RG_SMTP_ERROR_LIMIT || s->junk >= RG_SMTP_JUNK_LIMIT) {
             rg_info("too many errors from %s, disconnecting", s->env.client_addr);
             reply(s, "421 4.7.0 %s Error: too many errors", cfg->hostname);
@@ -414,13 +419,16 @@ int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
             break;
         }
         if (st == RG_IO_TIMEOUT) {
-            rg_info("timeout after %s from %s", s->in_mail ? "MAIL" : "command",
-                    s->env.client_addr);
+            rg_info("timeout after %s from %s", s->last, s->env.client_addr);
             reply(s, "421 4.4.2 %s Error: timeout exceeded", cfg->hostname);
             break;
         }
-        if (st != RG_IO_OK)
+        if (st != RG_IO_OK) {
+            /* a client that goes away without QUIT: say where, as Postfix
+             * does; whatever transaction was open is dropped, not delivered */
+            rg_info("lost connection after %s from %s", s->last, s->env.client_addr);
             break;
+        }
         /* strip the line terminator: CRLF, or a bare LF as Postfix tolerates */
         len--;
         if (len > 0 && line[len - 1] == '\r')
@@ -428,8 +436,10 @@ int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
         line[len] = 0;
         if (rg_smtp_parse_line(line, len, &cmd) < 0) {
             error_reply(s, "500 5.5.2 Error: bad characters in command");
+            s->last = "UNKNOWN";
             continue;
         }
+        s->last = cmd.verb == RG_CMD_UNKNOWN ? "UNKNOWN" : cmd.name;
         if (dispatch(s, &cmd) < 0)
             break;
     }

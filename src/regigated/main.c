@@ -22,6 +22,7 @@
 #include "conffile.h"
 #include "log.h"
 #include "master.h"
+#include "provider_client.h"
 
 #define DEFAULT_CONF RG_SYSCONFDIR "/regigate/regigate.conf"
 
@@ -87,6 +88,26 @@ static void daemonize(void)
     }
 }
 
+/* A route's provider key that exists must be private: refused at start
+ * (the workers would refuse it anyway, deferring every message to encrypt
+ * or decrypt). A key not installed yet is only a warning later. */
+static int check_keys(const struct rg_conf *conf)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const struct rg_route *r = &conf->routes[i];
+        char err[600];
+        if (r->provider == NULL || r->provider_key == NULL || access(r->provider_key, F_OK) < 0)
+            continue;
+        if (rg_provider_key_mode_ok(r->provider_key, err, sizeof(err)) < 0) {
+            fprintf(stderr, "regigated: route %s: %s\n", r->name, err);
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONF;
@@ -117,6 +138,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "regigated: %s: rule set errors, see above\n", path);
         return 1;
     }
+    if (check_keys(conf) < 0)
+        return 1;
     if (test_only) {
         printf("%s: configuration ok, %zu route(s)\n", path, conf->nroutes);
         rg_conf_free(conf);

@@ -72,12 +72,15 @@ t_stop_pid() {
 }
 
 t_cleanup() {
-    local pid
+    local pid kids
     for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
         pid=${T_PIDS[$i]}
+        # the pool's workers, listed now: once the master is gone they
+        # belong to init, and a worker stuck in a loop would outlive the test
+        kids=$(pgrep -P "$pid" 2>/dev/null)
         t_stop_pid "$pid"
-        # the pool's workers, should the master have died first
-        pkill -9 -P "$pid" 2>/dev/null
+        # shellcheck disable=SC2086
+        [ -n "$kids" ] && kill -9 $kids 2>/dev/null
     done
     if [ "${T_KEEP:-0}" = 1 ] || [ "$T_FAILED" -gt 0 ]; then
         echo "# scratch kept in $T_DIR" >&2

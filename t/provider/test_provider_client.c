@@ -282,7 +282,7 @@ static void test_key_cert_pem(void **state)
     long long gw = 0;
 
     (void)state;
-    assert_int_equal(sh("cd %s && cat gw1.key gw1.crt > key_cert.pem", dir), 0);
+    assert_int_equal(sh("cd %s && (umask 077 && cat gw1.key gw1.crt > key_cert.pem)", dir), 0);
     snprintf(path, sizeof(path), "%s/key_cert.pem", dir);
     memset(&cfg, 0, sizeof(cfg));
     cfg.url = url + strlen("https://");     /* "host:port" as in the seed */
@@ -596,6 +596,7 @@ struct garbage {
     volatile int stop;
     const char *response;       /* raw HTTP response, sent as is */
     size_t response_len;
+    int drip_ms;                /* > 0: one byte at a time, this far apart */
     SSL_CTX *ctx;
 };
 
@@ -631,11 +632,14 @@ static void *garbage_main(void *arg)
                 }
             }
             size_t off = 0;
-            while (off < g->response_len) {
-                int n = SSL_write(ssl, g->response + off, (int)(g->response_len - off));
+            while (off < g->response_len && !g->stop) {
+                size_t want = g->drip_ms > 0 ? 1 : g->response_len - off;
+                int n = SSL_write(ssl, g->response + off, (int)want);
                 if (n <= 0)
                     break;
                 off += (size_t)n;
+                if (g->drip_ms > 0)
+                    usleep((useconds_t)g->drip_ms * 1000);
             }
             SSL_shutdown(ssl);
         }
@@ -754,6 +758,242 @@ static void test_garbage_responses(void **state)
     rg_provider_free(p);
 }
 
+/* ---- bad answers (issue 7): content types, JSON bombs, slow drip ------ */
+
+static void garbage_start(struct garbage *g, pthread_t *th, struct rg_provider **p, long timeout_ms)
+{
+    int port = free_port();
+    char u[64], cert[256], key[256];
+
+    memset(g, 0, sizeof(*g));
+    g->lfd = listen_on(port);
+    assert_true(g->lfd >= 0);
+    g->ctx = SSL_CTX_new(TLS_server_method());
+    snprintf(cert, sizeof(cert), "%s/data/server.crt", dir);
+    snprintf(key, sizeof(key), "%s/data/server.key", dir);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(g->ctx, cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(g->ctx, key, SSL_FILETYPE_PEM), 1);
+    g->response = "";
+    snprintf(u, sizeof(u), "https://localhost:%d", port);
+    *p = client_for(u, "data/ca.crt", "gw1.crt", "gw1.key", timeout_ms, 0, 0);
+    assert_int_equal(pthread_create(th, NULL, garbage_main, g), 0);
+}
+
+static void garbage_stop(struct garbage *g, pthread_t th, struct rg_provider *p)
+{
+    g->stop = 1;
+    pthread_join(th, NULL);
+    close(g->lfd);
+    SSL_CTX_free(g->ctx);
+    rg_provider_free(p);
+}
+
+static char *typed_response(const char *ctype, const char *body)
+{
+    char *s, ct[200] = "";
+
+    if (ctype != NULL)
+        snprintf(ct, sizeof(ct), "Content-Type: %s\r\n", ctype);
+    if (asprintf(&s, "HTTP/1.1 200 OK\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 ct, strlen(body), body) < 0)
+        abort();
+    return s;
+}
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A well-formed account answer is only an answer with the JSON media type. */
+static void test_content_types(void **state)
+{
+    static const struct { const char *ctype; enum rg_provider_status want; } cases[] = {
+        { "application/json", RG_PROVIDER_OK },
+        { "application/json; charset=utf-8", RG_PROVIDER_OK },
+        { "Application/JSON;charset=UTF-8", RG_PROVIDER_OK },
+        { "text/html", RG_PROVIDER_TEMPFAIL },
+        { "text/html; charset=utf-8", RG_PROVIDER_TEMPFAIL },
+        { "text/plain", RG_PROVIDER_TEMPFAIL },
+        { "application/jsonp", RG_PROVIDER_TEMPFAIL },
+        { "application/json-seq", RG_PROVIDER_TEMPFAIL },
+        { "application/octet-stream", RG_PROVIDER_TEMPFAIL },
+        { "", RG_PROVIDER_TEMPFAIL },
+        { NULL, RG_PROVIDER_TEMPFAIL },         /* no Content-Type at all */
+    };
+    struct garbage g;
+    pthread_t th;
+    struct rg_provider *p;
+    struct rg_provider_info info;
+
+    (void)state;
+    garbage_start(&g, &th, &p, 3000);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *r = typed_response(cases[i].ctype, "{\"address\":\"alice@example.com\",\"exists\":true}");
+        g.response = r;
+        g.response_len = strlen(r);
+        enum rg_provider_status st = rg_provider_account(p, "alice@example.com", &info);
+        if (st != cases[i].want)
+            fprintf(stderr, "# content type %s: %s (%s)\n", cases[i].ctype ? cases[i].ctype : "none",
+                    rg_provider_strerror(st), info.reason);
+        assert_int_equal(st, cases[i].want);
+        if (st != RG_PROVIDER_OK)
+            assert_non_null(strstr(info.reason, "not application/json"));
+        g.response = "";
+        free(r);
+    }
+    /* an error answer that is an HTML page: temporary, whatever its status */
+    char *r = strdup("HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 62\r\n"
+                     "Connection: close\r\n\r\n{\"error\":{\"code\":\"no_account\",\"message\":\"looks like JSON\"}}");
+    g.response = r;
+    g.response_len = strlen(r);
+    assert_int_equal(rg_provider_account(p, "alice@example.com", &info), RG_PROVIDER_TEMPFAIL);
+    g.response = "";
+    free(r);
+    garbage_stop(&g, th, p);
+}
+
+/* JSON bombs within the 1 MiB limit: deep, wide, long. Each is refused
+ * (temporary failure), quickly and without a crash. */
+static void test_json_bombs(void **state)
+{
+    const size_t n = 1000 * 1000;
+    struct garbage g;
+    pthread_t th;
+    struct rg_provider *p;
+    struct rg_provider_info info;
+    char *body = malloc(n + 100), *r;
+    struct timespec t0;
+    size_t k;
+
+    (void)state;
+    assert_non_null(body);
+    garbage_start(&g, &th, &p, 5000);
+    for (int which = 0; which < 6; which++) {
+        k = 0;
+        switch (which) {
+        case 0:     /* 500,000 levels of arrays */
+            memset(body, '[', n / 2);
+            memset(body + n / 2, ']', n / 2);
+            k = n;
+            break;
+        case 1:     /* 100,000 levels of objects */
+            for (int i = 0; i < 100000; i++)
+                k += (size_t)sprintf(body + k, "{\"a\":");
+            for (int i = 0; i < 100000; i++)
+                body[k++] = '}';
+            break;
+        case 2:     /* a flat array of 500,000 numbers */
+            body[k++] = '[';
+            for (int i = 0; i < 499999; i++) {
+                body[k++] = '0';
+                body[k++] = ',';
+            }
+            body[k++] = '0';
+            body[k++] = ']';
+            break;
+        case 3:     /* 80,000 members before the real ones (over RG_PJ_MAX_ELEMENTS) */
+            body[k++] = '{';
+            for (int i = 0; i < 80000; i++)
+                k += (size_t)sprintf(body + k, "\"k%06d\":0,", i);
+            k += (size_t)sprintf(body + k, "\"address\":\"alice@example.com\",\"exists\":true}");
+            break;
+        case 4:     /* an address of 1 MB */
+            k = (size_t)sprintf(body, "{\"address\":\"");
+            memset(body + k, 'a', n - 100);
+            k += n - 100;
+            k += (size_t)sprintf(body + k, "@example.com\",\"exists\":true}");
+            break;
+        case 5:     /* 160,000 escaped characters in a string */
+            k = (size_t)sprintf(body, "{\"address\":\"alice@example.com\",\"exists\":true,\"x\":\"");
+            for (int i = 0; i < 160000; i++)
+                k += (size_t)sprintf(body + k, "\\u00e4");
+            k += (size_t)sprintf(body + k, "\"}");
+            break;
+        }
+        body[k] = 0;
+        r = typed_response("application/json", body);
+        g.response = r;
+        g.response_len = strlen(r);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        enum rg_provider_status st = rg_provider_account(p, "alice@example.com", &info);
+        double s = since(&t0);
+        fprintf(stderr, "# JSON bomb %d (%zu bytes): %s in %.3f s: %s\n", which, k,
+                rg_provider_strerror(st), s, info.reason);
+        /* 5 is a well-formed answer with an extra member: accepted */
+        assert_int_equal(st, which == 5 ? RG_PROVIDER_OK : RG_PROVIDER_TEMPFAIL);
+        /* 0-3 are refused before yajl builds a tree of them */
+        if (which <= 3)
+            assert_non_null(strstr(info.reason, "too many elements"));
+        assert_true(s < 2.0);
+        g.response = "";
+        free(r);
+    }
+    garbage_stop(&g, th, p);
+    free(body);
+}
+
+/* A well-formed answer sent one byte every 100 ms: the whole request is
+ * bounded by provider_timeout (here 1.5 s), whatever the progress. */
+static void test_slow_drip(void **state)
+{
+    struct garbage g;
+    pthread_t th;
+    struct rg_provider *p;
+    struct rg_provider_info info;
+    struct timespec t0;
+    char *r;
+
+    (void)state;
+    garbage_start(&g, &th, &p, 1500);
+    r = typed_response("application/json", "{\"address\":\"alice@example.com\",\"exists\":true}");
+    g.response = r;
+    g.response_len = strlen(r);
+    g.drip_ms = 100;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(rg_provider_account(p, "alice@example.com", &info), RG_PROVIDER_TEMPFAIL);
+    double s = since(&t0);
+    assert_true(s >= 1.4 && s < 3.0);
+    assert_int_equal(info.http_status, 0);
+    assert_non_null(strstr(info.reason, "imeout"));
+    garbage_stop(&g, th, p);
+    free(r);
+}
+
+/* Oversized answers without a Content-Length (chunked): the 1 MiB limit
+ * holds while the body streams in. */
+static void test_oversized_chunked(void **state)
+{
+    struct garbage g;
+    pthread_t th;
+    struct rg_provider *p;
+    struct rg_provider_info info;
+    size_t chunk = 65536, nchunks = 40, k;
+    char *r = malloc(200 + nchunks * (chunk + 16));
+
+    (void)state;
+    assert_non_null(r);
+    k = (size_t)sprintf(r, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                           "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    for (size_t i = 0; i < nchunks; i++) {
+        k += (size_t)sprintf(r + k, "%zx\r\n", chunk);
+        memset(r + k, i == 0 ? '[' : ' ', chunk);
+        k += chunk;
+        k += (size_t)sprintf(r + k, "\r\n");
+    }
+    k += (size_t)sprintf(r + k, "0\r\n\r\n");
+    garbage_start(&g, &th, &p, 5000);
+    g.response = r;
+    g.response_len = k;
+    assert_int_equal(rg_provider_account(p, "alice@example.com", &info), RG_PROVIDER_TEMPFAIL);
+    assert_int_equal(info.http_status, 0);      /* the transfer was aborted */
+    garbage_stop(&g, th, p);
+    free(r);
+}
+
 static void test_config_errors(void **state)
 {
     struct rg_provider_config cfg;
@@ -769,6 +1009,24 @@ static void test_config_errors(void **state)
     cfg.ca_file = "/nonexistent/ca.crt";
     assert_null(rg_provider_new(&cfg, err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent/ca.crt"));
+
+    /* a key that group or others may read is refused (issue 7, security) */
+    char ca[256], crt[256], key[256], open_key[256];
+    snprintf(ca, sizeof(ca), "%s/data/ca.crt", dir);
+    snprintf(crt, sizeof(crt), "%s/gw1.crt", dir);
+    snprintf(key, sizeof(key), "%s/gw1.key", dir);
+    snprintf(open_key, sizeof(open_key), "%s/gw1-open.key", dir);
+    assert_int_equal(sh("cp %s %s && chmod 640 %s", key, open_key, open_key), 0);
+    cfg.url = "https://localhost:1";
+    cfg.ca_file = ca;
+    cfg.cert_file = crt;
+    cfg.key_file = open_key;
+    assert_null(rg_provider_new(&cfg, err, sizeof(err)));
+    assert_non_null(strstr(err, "is accessible to group or others (mode 640): chmod 600 it"));
+    assert_int_equal(sh("chmod 600 %s", open_key), 0);
+    struct rg_provider *p = rg_provider_new(&cfg, err, sizeof(err));
+    assert_non_null(p);
+    rg_provider_free(p);
 }
 
 int main(void)
@@ -791,6 +1049,10 @@ int main(void)
         cmocka_unit_test(test_server_down),
         cmocka_unit_test(test_slow_server),
         cmocka_unit_test(test_garbage_responses),
+        cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_json_bombs),
+        cmocka_unit_test(test_slow_drip),
+        cmocka_unit_test(test_oversized_chunked),
         cmocka_unit_test(test_config_errors),
     };
     signal(SIGPIPE, SIG_IGN);

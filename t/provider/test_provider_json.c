@@ -71,6 +71,30 @@ static void test_depth(void **state)
     assert_true(rg_pj_depth_ok(S("[\"[[[[[[\"]"), 3));
     assert_false(rg_pj_depth_ok(S("{\"a\":\"x\\u0000y\"}"), 3));
     assert_true(rg_pj_depth_ok(S("{\"a\":\"x\\\\u0000y\"}"), 3));
+
+    /* elements per array or object (issue 7, JSON bombs): at most
+     * RG_PJ_MAX_ELEMENTS; commas inside strings do not count */
+    size_t n = 2 * RG_PJ_MAX_ELEMENTS + 16, k = 0;
+    char *big = malloc(n);
+    assert_non_null(big);
+    big[k++] = '[';
+    for (int i = 0; i < RG_PJ_MAX_ELEMENTS - 1; i++) {
+        big[k++] = '0';
+        big[k++] = ',';
+    }
+    big[k++] = '0';
+    big[k++] = ']';
+    assert_true(rg_pj_depth_ok(big, k, 3));             /* 20,000 elements */
+    big[k - 1] = ',';
+    big[k++] = '0';
+    big[k++] = ']';
+    assert_false(rg_pj_depth_ok(big, k, 3));            /* 20,001 */
+    big[0] = '"';
+    big[k - 1] = '"';
+    assert_true(rg_pj_depth_ok(big, k, 3));             /* all in a string */
+    /* counted per array or object */
+    assert_true(rg_pj_depth_ok(S("[[0,0],[0,0]]"), 3));
+    free(big);
 }
 
 static void test_error(void **state)

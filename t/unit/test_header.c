@@ -389,6 +389,69 @@ static void test_values_decoded(void **state)
     rg_headers_free(&h);
 }
 
+/* Bad input (issue 7): one field of 1 MB (a single line, and folded into
+ * 21,000 continuation lines) against a 1 MiB limit, a NUL in a field name,
+ * RFC 2231 parameters (kept raw: rules see the value as sent). */
+static void test_bad_input_big_fields(void **state)
+{
+    const size_t mib = 1024 * 1024;
+    struct rg_headers h;
+    size_t len;
+    char *m = malloc(2 * mib + 64), *v;
+
+    (void)state;
+    assert_non_null(m);
+    /* "Subject: " + value + CRLF + CRLF: exactly at the limit, then one over */
+    len = (size_t)sprintf(m, "Subject: ");
+    memset(m + len, 'a', mib - len - 4);
+    len = mib - 4;
+    memcpy(m + len, "\r\n\r\nbody", 8);
+    assert_int_equal(parse_n(m, len + 8, 1, mib, &h), RG_HDR_OK);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.body_offset, mib);
+    v = rg_header_value(&h, 0);
+    assert_int_equal(strlen(v), mib - 4 - 9);
+    free(v);
+    rg_headers_free(&h);
+    assert_int_equal(parse_n(m, len + 8, 1, mib - 1, &h), RG_HDR_TOOBIG);
+    assert_int_equal(h.n, 0);
+    /* a prefix of the message, as filter.c hands it (max + 1 bytes) */
+    assert_int_equal(parse_n(m, mib, 0, mib - 1, &h), RG_HDR_TOOBIG);
+
+    /* folded: 21,000 continuation lines of 52 bytes, unfolded into one value */
+    len = (size_t)sprintf(m, "Subject: start\r\n");
+    for (int i = 0; i < 21000; i++)
+        len += (size_t)sprintf(m + len, " %048d\r\n", i);
+    len += (size_t)sprintf(m + len, "\r\nbody");
+    assert_true(len > mib);
+    assert_int_equal(parse_n(m, len, 1, mib, &h), RG_HDR_TOOBIG);
+    assert_int_equal(parse_n(m, len, 1, 2 * mib, &h), RG_HDR_OK);
+    assert_int_equal(h.n, 1);
+    v = rg_header_value(&h, 0);
+    assert_int_equal(strlen(v), 5 + 21000 * 49);
+    assert_memory_equal(v, "start 0000", 10);
+    free(v);
+    rg_headers_free(&h);
+    free(m);
+
+    /* a NUL in a field name: not a field, the body starts there */
+    assert_int_equal(parse_n("A: 1\r\nSub\0ject: x\r\n\r\n", 22, 1, BIG, &h), RG_HDR_OK);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.body_offset, 6);
+    rg_headers_free(&h);
+
+    /* RFC 2231 continuations and charset/language: not decoded */
+    parse_ok("Content-Type: application/octet-stream;\r\n name*0*=utf-8'de'Gr%C3%BC;\r\n"
+             " name*1=\"sse.txt\"\r\n\r\n", &h);
+    expect_hvalue(&h, "Content-Type", 0,
+                  "application/octet-stream; name*0*=utf-8'de'Gr%C3%BC; name*1=\"sse.txt\"");
+    rg_headers_free(&h);
+    /* malformed encoded-words stay as they are; a valid one next to them is decoded */
+    parse_ok("Subject: =?UTF-8?B?W3NlY3VyZV0=?= =?UTF-8?Q?unterminated =?x?y?z?= =?UTF-8?B?!!?=\r\n\r\n", &h);
+    expect_hvalue(&h, "Subject", 0, "[secure] =?UTF-8?Q?unterminated =?x?y?z?= =?UTF-8?B?!!?=");
+    rg_headers_free(&h);
+}
+
 static void test_add(void **state)
 {
     struct rg_headers h;
@@ -570,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_long_value_round_trip),
         cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_bad_input_big_fields),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -218,6 +218,34 @@ static void test_nul_byte(void **state)
     assert_string_equal(diags, want);
 }
 
+/* Bad input (issue 7): a list file over the 256 MiB limit is refused at
+ * once, before it is read (a sparse file: no disk space, no time). A
+ * 10-million-line list (228 MiB) loads; its figures are in
+ * doc/reliability.md. */
+static void test_too_large(void **state)
+{
+    char want[800];
+    FILE *fp = fopen(path, "wb");
+
+    (void)state;
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), (off_t)RG_LIST_MAX_FILE_SIZE + 1), 0);
+    assert_int_equal(fclose(fp), 0);
+    diags[0] = '\0';
+    assert_null(rg_list_load(path, "list", collect, NULL));
+    snprintf(want, sizeof(want), "%s: error: list file is larger than 256 MiB\n", path);
+    assert_string_equal(diags, want);
+    /* a small file of NUL bytes: read, and refused for the NUL (one line) */
+    fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), 16), 0);
+    assert_int_equal(fclose(fp), 0);
+    diags[0] = '\0';
+    assert_null(rg_list_load(path, "list", collect, NULL));
+    snprintf(want, sizeof(want), "%s:1:1: error: NUL byte in the line\n", path);
+    assert_string_equal(diags, want);
+}
+
 static void test_upper_case_warning(void **state)
 {
     static const char data[] = "alice@example.com\nBob@example.com\nExample.com\n"
@@ -325,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_upper_case_warning),
         cmocka_unit_test(test_warning_summary),
         cmocka_unit_test(test_escaped_in_messages),

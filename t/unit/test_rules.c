@@ -1023,6 +1023,45 @@ static void test_regex_limits(void **state)
     rg_free(subject);
 }
 
+/* Bad input (issue 7): a header repeated 9,000 times, each instance a
+ * catastrophic subject. Each match is bounded by the limits, but 10,000
+ * limit hits took 16 s; a condition now stops after RG_RULES_LIMIT_HITS
+ * hits (the rest count as no match, logged once). Other conditions, on
+ * other fields or later rules, are still evaluated. */
+static void test_regex_limits_many_values(void **state)
+{
+    const size_t inst = 9000, alen = 90;
+    char *msg = rg_malloc(inst * (alen + 12) + 64), *p = msg;
+    struct rg_rules *r;
+    struct tin t = { "a@b", { "ceo@example.com" }, NULL, 1, 0 };
+    struct timespec t0, t1;
+
+    (void)state;
+    for (size_t i = 0; i < inst; i++) {
+        p += sprintf(p, "Subject: ");
+        memset(p, 'a', alen);
+        p += alen;
+        p += sprintf(p, "%c\r\n", (int)('!' + i % 10));
+    }
+    strcpy(p, "\r\n");
+    t.msg = msg;
+    r = load_ok("{\"rules\":["
+                "{\"name\":\"evil\",\"conditions\":[{\"field\":\"header:Subject\",\"op\":\"regex\","
+                "\"value\":\"^(a+)+$\"}],\"action\":\"discard\"},"
+                "{\"name\":\"evil-every\",\"conditions\":[{\"field\":\"header:Subject\",\"op\":\"regex\","
+                "\"value\":\"^(a|aa)+$\",\"every\":true}],\"action\":\"discard\"},"
+                "{\"name\":\"ceo\",\"conditions\":[{\"field\":\"recipient\",\"op\":\"regex\","
+                "\"value\":\"^ceo@\"}],\"action\":\"reject\"}]}");
+    alarm(60);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_string_equal(verdict(r, &t), "reject:ceo");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    alarm(0);
+    assert_true((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 < 3.0);
+    rg_rules_free(r);
+    rg_free(msg);
+}
+
 static void test_truncation_64k(void **state)
 {
     const size_t n = 70000;
@@ -1250,6 +1289,7 @@ static const struct CMUnitTest static_tests[] = {
     cmocka_unit_test(test_continue_and_tags),
     cmocka_unit_test(test_default),
     cmocka_unit_test(test_regex_limits),
+    cmocka_unit_test(test_regex_limits_many_values),
     cmocka_unit_test(test_truncation_64k),
     cmocka_unit_test(test_tags_headers),
     cmocka_unit_test(test_tags_subject_prefix),

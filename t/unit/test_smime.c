@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -599,6 +600,164 @@ static void test_truncated(void **state)
     free(enc);
 }
 
+/* ---- hostile MIME (issue 7, bad input): bounded work, no crash ---------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A buffer of n copies of unit after head, then tail (malloc'd). */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail, size_t *len)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *m = malloc(hl + ul * n + tl + 1), *p = m;
+
+    assert_non_null(m);
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < n; i++, p += ul)
+        memcpy(p, unit, ul);
+    memcpy(p, tail, tl + 1);
+    *len = hl + ul * n + tl;
+    return m;
+}
+
+/* A boundary that looks like a field name ("x:") made every delimiter line
+ * parse all the following ones as its part's header: 60 KB took 4.7 s and
+ * 1 MB minutes. Each part's header section is now read once. */
+static void test_detect_field_like_boundary(void **state)
+{
+    struct rg_smime_info info;
+    size_t len;
+    char *m;
+    double t0;
+
+    (void)state;
+    m = repeat("Content-Type: multipart/mixed; boundary=\"x:\"\r\n\r\n", "--x:\r\n", 170000, "\r\n", &len);
+    t0 = now_s();
+    assert_int_equal(rg_smime_detect(m, len, &info), RG_SMIME_NOT_OURS);
+    assert_true(now_s() - t0 < 2.0);
+    free(m);
+}
+
+/* A million empty parts (5 MB): each part's header is read in small steps. */
+static void test_detect_million_parts(void **state)
+{
+    struct rg_smime_info info;
+    struct rg_spool sp;
+    size_t len;
+    char *m;
+    double t0;
+
+    (void)state;
+    m = repeat("Content-Type: multipart/mixed; boundary=b\r\n\r\n", "--b\r\n", 1000000, "--b--\r\n", &len);
+    t0 = now_s();
+    assert_int_equal(rg_smime_detect(m, len, &info), RG_SMIME_NOT_OURS);
+    assert_int_equal(info.kind, RG_SMIME_KIND_NONE);
+    spool_from(&sp, m, len);        /* the same from a file spool */
+    assert_int_equal(rg_smime_detect_spool(&sp, &info), RG_SMIME_NOT_OURS);
+    assert_true(now_s() - t0 < 5.0);
+    rg_spool_free(&sp);
+    free(m);
+}
+
+/* Our part after 10,000 empty ones, and after a part whose header holds
+ * field-like lines: still found. */
+static void test_detect_attachment_after_many_parts(void **state)
+{
+    struct keys k;
+    struct rg_smime_info info;
+    size_t n, alen, plen;
+    char *enc, *att, *parts, *m;
+
+    (void)state;
+    new_keys(&k);
+    enc = encrypt_msg(&k, full_msg, sizeof(full_msg) - 1, NULL, &n);
+    att = as_attachment(enc, &alen);
+    parts = repeat("", "--=_b\r\nX-Empty: part\r\n\r\n", 10000, "", &plen);
+    /* insert the empty parts before the attachment's first delimiter */
+    const char *first = strstr(att, "--=_b\r\n");
+    size_t pre = (size_t)(first - att);
+    m = malloc(alen + plen + 1);
+    memcpy(m, att, pre);
+    memcpy(m + pre, parts, plen);
+    memcpy(m + pre + plen, first, alen - pre + 1);
+    assert_int_equal(rg_smime_detect(m, alen + plen, &info), RG_SMIME_OK);
+    assert_int_equal(info.placement, RG_SMIME_ATTACHMENT);
+    assert_memory_equal(info.txid, k.txid, sizeof(k.txid));
+    free(m);
+    free(parts);
+    free(att);
+    free(enc);
+}
+
+/* Nesting 1,000 deep, a missing closing boundary, a duplicated boundary
+ * parameter, RFC 2231 continuations: plain mail, never a crash. */
+static void test_detect_odd_mime(void **state)
+{
+    struct rg_smime_info info;
+    size_t len = 0, cap = 1000 * 80 + 200;
+    char *m = malloc(cap);
+
+    (void)state;
+    assert_non_null(m);
+    len += (size_t)snprintf(m + len, cap - len, "Content-Type: multipart/mixed; boundary=b0\r\n\r\n");
+    for (int i = 1; i <= 1000; i++)
+        len += (size_t)snprintf(m + len, cap - len, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n",
+                                i - 1, i);
+    len += (size_t)snprintf(m + len, cap - len, "--b1000\r\n\r\ndeep\r\n");   /* no closing delimiters */
+    assert_int_equal(rg_smime_detect(m, len, &info), RG_SMIME_NOT_OURS);
+    assert_int_equal(info.kind, RG_SMIME_KIND_NONE);
+    free(m);
+    static const char *const odd[] = {
+        "Content-Type: multipart/mixed; boundary=a; boundary=b\r\n\r\n--a\r\n\r\nx\r\n--b\r\n\r\ny\r\n",
+        "Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n\r\nx\r\n",
+        "Content-Type: multipart/mixed; boundary=\"unterminated\r\n\r\n--unterminated\r\n\r\nx\r\n",
+        "Content-Type: multipart/mixed\r\n\r\n--\r\n\r\nno boundary parameter\r\n",
+        "Content-Type: multipart/mixed; boundary*0=\"a\"; boundary*1=\"b\"\r\n\r\n--ab\r\n\r\nx\r\n--ab--\r\n",
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: application/octet-stream; name*0*=utf-8''sm; name*1=\"ime.p7m\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n",
+        "Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n!!!! not base64 !!!!\r\n",
+        "Content-Type: application/pkcs7-mime\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        int st = rg_smime_detect(odd[i], strlen(odd[i]), &info);
+        if (st == RG_SMIME_OK || st == RG_SMIME_INTERNAL)
+            fprintf(stderr, "# case %zu: %s\n", i, rg_smime_strerror(st));
+        assert_true(st != RG_SMIME_OK && st != RG_SMIME_INTERNAL);
+        assert_true(info.kind != RG_SMIME_KIND_OURS);
+    }
+}
+
+/* 100,000 "To:" fields (1.9 MB): the outer header copies them all in one
+ * pass (it took 80 s for 140,000 when each instance was searched from the
+ * start), and a header section above 1 MiB can be encrypted (a route may
+ * accept up to 64 MiB; it was refused as malformed on every retry). */
+static void test_outer_headers_many_fields(void **state)
+{
+    struct keys k;
+    size_t len, n, count = 0;
+    char *m, *enc;
+    double t0;
+
+    (void)state;
+    new_keys(&k);
+    m = repeat("From: a@example.org\r\n", "To: b@example.com\r\n", 100000, "Subject: s\r\n\r\nbody\r\n", &len);
+    t0 = now_s();
+    enc = encrypt_msg(&k, m, len, NULL, &n);
+    assert_true(now_s() - t0 < 5.0);
+    for (const char *p = enc; (p = strstr(p, "\r\nTo: b@example.com\r\n")) != NULL; p += 2)
+        count++;
+    assert_int_equal(count, 100000);
+    free(enc);
+    free(m);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -624,6 +783,11 @@ int main(void)
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_wrong_kek),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_detect_field_like_boundary),
+        cmocka_unit_test(test_detect_million_parts),
+        cmocka_unit_test(test_detect_attachment_after_many_parts),
+        cmocka_unit_test(test_detect_odd_mime),
+        cmocka_unit_test(test_outer_headers_many_fields),
         cmocka_unit_test(test_strerror),
     };
 

@@ -149,6 +149,18 @@ static void test_mail_null_sender(void **state)
     mail_ok("FROM:<> BODY=8BITMIME SMTPUTF8", "", -1, RG_BODY_8BITMIME, 1);
 }
 
+/* bad input (issue 7): no address at all is not the null sender, and a
+ * second '<' outside a quoted string is a syntax error, not a parameter */
+static void test_mail_missing_or_nested_path(void **state)
+{
+    (void)state;
+    mail_bad("FROM:", BAD_SENDER);
+    mail_bad("FROM:   ", BAD_SENDER);
+    mail_bad("FROM:<<a@b.c>>", BAD_SENDER);
+    mail_bad("FROM:<a<b@b.c>", BAD_SENDER);
+    mail_ok("FROM:<\"a<b\"@b.c>", "\"a<b\"@b.c", -1, RG_BODY_NONE, 0);
+}
+
 static void test_mail_space_after_colon(void **state)
 {
     (void)state;
@@ -324,6 +336,14 @@ static void rcpt_bad(const char *arg, int utf8, const char *expect)
     assert_int_equal(rg_smtp_parse_rcpt(arg, utf8, a, sizeof(a), &reply), -1);
     assert_non_null(reply);
     assert_string_equal(reply, expect);
+}
+
+static void test_rcpt_missing_or_nested_path(void **state)
+{
+    (void)state;
+    rcpt_bad("TO:", 0, BAD_RCPT);
+    rcpt_bad("TO:<<b@b.c>>", 0, BAD_RCPT);
+    rcpt_bad("TO:<>", 0, BAD_RCPT);
 }
 
 static void test_rcpt_basic(void **state)
@@ -713,6 +733,8 @@ int main(void)
         cmocka_unit_test(test_line_bad_characters),
         cmocka_unit_test(test_mail_basic),
         cmocka_unit_test(test_mail_null_sender),
+        cmocka_unit_test(test_mail_missing_or_nested_path),
+        cmocka_unit_test(test_rcpt_missing_or_nested_path),
         cmocka_unit_test(test_mail_space_after_colon),
         cmocka_unit_test(test_mail_size),
         cmocka_unit_test(test_mail_bad_size),
