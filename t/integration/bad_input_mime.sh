@@ -210,5 +210,5 @@ ok $? "... logged as not encrypted"
 # ---- never a crash ---------------------------------------------------------------------------
 kill -0 "$REGIGATED_PID" && ! log_has 'killed by signal|exited with status|panic'
 ok $? "no worker crashed, the master is up"
-[ -z "$(ls -A "$T_DIR/spool")" ]; ok $? "the spool directory is empty"
+[ -z "$(spool_left "$T_DIR/spool")" ]; ok $? "the spool directory is empty"
 t_done

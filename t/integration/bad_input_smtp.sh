@@ -236,5 +236,5 @@ grep -q '^<-  250 2.0.0 Ok: forwarded' "$T_DIR/after.out" && wait_files "$OUT" 1
 ok $? "the daemon keeps serving: a normal message afterwards is relayed"
 kill -0 "$REGIGATED_PID" && ! log_has 'killed by signal|exited with status|panic'
 ok $? "no worker crashed, the master is up"
-[ -z "$(ls -A "$T_DIR/spool")" ]; ok $? "the spool directory is empty"
+[ -z "$(spool_left "$T_DIR/spool")" ]; ok $? "the spool directory is empty"
 t_done

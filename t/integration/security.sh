@@ -163,7 +163,7 @@ for p in $(pgrep -P "$REGIGATED_PID"); do
         case $(readlink "$fd") in "$T_DIR/newspool/rg."*" (deleted)") found="$found $(stat -L -c '%a:%U' "$fd")";; esac
     done
 done
-[ -n "$found" ] && [ "${found# }" = "600:$(stat -c %U newspool)" ] && [ -z "$(ls -A newspool)" ]
+[ -n "$found" ] && [ "${found# }" = "600:$(stat -c %U newspool)" ] && [ -z "$(spool_left newspool)" ]
 ok $? "a spool file mid-transaction: already unlinked, mode and owner$found" || diag "found:$found"
 printf '.\r\nQUIT\r\n' >&4; timeout 5 cat <&4 > held.out; exec 4>&-
 grep -q '^250 2.0.0 Ok: forwarded' held.out; ok $? "... and the message is then relayed"

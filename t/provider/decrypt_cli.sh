@@ -260,7 +260,7 @@ dec r5 --recipient bob@example.org --provider "$URL" --ca data/ca.crt --cert "$C
     --key bob.key enc.eml
 [ $rc -eq 1 ] && one_error r5 "certificate $CERTS/provider.crt not usable: the certificate is not for"
 ok $? "a certificate for another key: exit 1" || diag "rc=$rc $(cat r5.err)"
-cat "$CERTS/provider.key" "$CERTS/provider.crt" > key_cert.pem
+cat "$CERTS/provider.key" "$CERTS/provider.crt" > key_cert.pem && chmod 600 key_cert.pem
 dec kc --recipient bob@example.org --provider "$URL" --ca data/ca.crt --cert key_cert.pem enc.eml > kc.eml
 [ $rc -eq 0 ] && cmp -s msg.eml kc.eml
 ok $? "one key_cert.pem with --cert and no --key" || diag "rc=$rc $(cat kc.err)"
