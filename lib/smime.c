@@ -247,12 +247,75 @@ static int b64_quantum(struct b64 *b)
     }
 }
 
+/* base64 character values, -1 for anything else */
+static const signed char b64_tab[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 /* next decoded byte, or -1 (b->st says why: 0 = clean end) */
 static inline int b64_getc(struct b64 *b)
 {
     if (b->outpos == b->outlen && b64_quantum(b) < 0)
         return -1;
     return b->out[b->outpos++];
+}
+
+/*
+ * Decode up to k bytes into p; returns how many (fewer only at the end: then
+ * b->st says why). Whole quanta are taken straight from the reader's buffer
+ * while they are plain base64 characters; line ends, padding, a boundary
+ * and buffer refills go through b64_getc.
+ */
+static size_t b64_read(struct b64 *b, unsigned char *p, size_t k)
+{
+    size_t got = 0;
+
+    while (got < k) {
+        int c;
+
+        if (b->outpos < b->outlen) {
+            p[got++] = b->out[b->outpos++];
+            continue;
+        }
+        if (!b->ended && b->nacc == 0 && !b->padded) {
+            struct rd *r = &b->r;
+            while (k - got >= 3 && r->len - r->pos >= 4) {
+                const unsigned char *q = r->buf + r->pos;
+                int v0 = b64_tab[q[0]], v1 = b64_tab[q[1]], v2 = b64_tab[q[2]], v3 = b64_tab[q[3]];
+                unsigned v;
+
+                if ((v0 | v1 | v2 | v3) < 0)
+                    break;
+                v = (unsigned)v0 << 18 | (unsigned)v1 << 12 | (unsigned)v2 << 6 | (unsigned)v3;
+                p[got++] = (unsigned char)(v >> 16);
+                p[got++] = (unsigned char)(v >> 8);
+                p[got++] = (unsigned char)v;
+                r->pos += 4;
+                b->bol = 0;
+            }
+            if (got == k)
+                break;
+        }
+        if ((c = b64_getc(b)) < 0)
+            break;
+        p[got++] = (unsigned char)c;
+    }
+    return got;
 }
 
 /* ---------------------------------------------------------------- BER */
@@ -875,11 +938,10 @@ struct gcm_out {
 static int stream_octets(struct ber *b, struct gcm_out *g, uint64_t n)
 {
     while (n > 0) {
-        size_t k = n > CHUNK ? CHUNK : (size_t)n, got = 0;
-        int outl, c;
+        size_t k = n > CHUNK ? CHUNK : (size_t)n, got;
+        int outl;
 
-        while (got < k && (c = b64_getc(b->in)) >= 0)
-            g->in[got++] = (unsigned char)c;
+        got = b64_read(b->in, g->in, k);
         b->pos += got;
         if (got < k)
             return b->in->st ? b->in->st : RG_SMIME_TRUNCATED;
