@@ -5,6 +5,20 @@
 # The caller may set BENCH_LOG to the name of its log function (default: log),
 # used by quiet_wait, and PROVIDER / CTL (the programs) for the provider helpers.
 
+# ---- the shared harness ------------------------------------------------------------
+# bench_peers TOP: the harness's directory (absolute) on stdout: $BENCH_PEERS if set,
+# else TOP/../shared/bench-peers, else (in a linked git worktree such as
+# /work/wt/NAME) shared/bench-peers beside the main checkout
+bench_peers() {
+  local d=${BENCH_PEERS:-$1/../shared/bench-peers} common
+  if [ -z "${BENCH_PEERS:-}" ] && ! [ -d "$d" ]; then
+    common=$(git -C "$1" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+    [ -n "$common" ] && [ -d "$(dirname "$common")/../shared/bench-peers" ] && d=$(dirname "$common")/../shared/bench-peers
+  fi
+  [ -d "$d" ] && d=$(cd "$d" && pwd)
+  echo "$d"
+}
+
 # ---- ports --------------------------------------------------------------------
 port_busy() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # pick_port VAR DEFAULT: export VAR; a value set explicitly must be free; a default
