@@ -128,6 +128,7 @@ synchronous = $sync
 EOF
   "$PROVIDER" -c "$d/p.conf" init > "$d/init.out" 2>&1 || { echo "provider init: $(cat "$d/init.out")" >&2; return 1; }
   "$PROVIDER" -c "$d/p.conf" serve >> "$d/provider.log" 2>&1 &
+  # shellcheck disable=SC2034  # PROVIDER_PID is for the caller
   PROVIDER_PID=$!
   wait_listen "$port" 10 || { echo "provider not listening: $(tail -3 "$d/provider.log")" >&2; return 1; }
   GW=$("$PROVIDER" -c "$d/p.conf" gateway add --ip 127.0.0.1 --description bench 2> "$d/gw.err") ||
