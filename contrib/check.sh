@@ -2,8 +2,14 @@
 # contrib/check.sh - the full test suite, as CI runs it:
 #   1. build with -Werror and run `make check` (unit, integration with real
 #      Postfix/swaks/smtp-source/smtp-sink, fuzz corpora replay);
-#   2. rebuild with ASan+UBSan and run the unit tests and fuzz replays;
-#   3. run the unit tests under valgrind (memcheck).
+#   2. make install DESTDIR=... and check the files (contrib/install-check.sh);
+#   3. the Quick start of the README (contrib/quickstart.sh);
+#   4. rebuild with ASan+UBSan and run the unit tests and fuzz replays;
+#   5. run the unit tests under valgrind (memcheck);
+#   6. build the fuzz targets with clang and libFuzzer (+ ASan, UBSan) and
+#      fuzz each for $FUZZ_SECS seconds (default 15) with
+#      t/fuzz/run-fuzzers.sh: one PASS or FAIL per target; no clang or
+#      libFuzzer is a FAIL, not a skip.
 # Ends with one line "N passed, N failed". Run as root (the integration
 # tests start private Postfix instances and check the privilege drop).
 set -u
@@ -88,6 +94,41 @@ units=$(make -s -C _build print-unit-tests)
 # the 50 MiB S/MIME round trip is covered by the plain and ASan runs
 RG_SMIME_SKIP_BIG=1 run_check valgrind "$top/_build" TESTS="$units" \
     LOG_COMPILER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
+
+fuzz_secs=${FUZZ_SECS:-15}
+echo "=== fuzz (libFuzzer, $fuzz_secs s per target)"
+# Only the target programs are built: the rest of the tree is not meant to
+# be linked with -fsanitize=fuzzer. configure fails without clang or its
+# libFuzzer runtime (libclang-rt-14-dev), and then every target FAILs.
+rm -rf _build-fuzz && mkdir _build-fuzz
+fuzz_targets=$(cd _build-fuzz && CC=clang ../configure --enable-werror --enable-fuzzers \
+    --enable-asan --enable-ubsan > ../build-fuzz.log 2>&1 &&
+    make -s print-fuzz-targets 2>>../build-fuzz.log | tail -n 1)
+# shellcheck disable=SC2086
+if [ -n "$fuzz_targets" ] && ( cd _build-fuzz && make -j"$JOBS" $fuzz_targets ) >> build-fuzz.log 2>&1; then
+    ( cd _build-fuzz && ../t/fuzz/run-fuzzers.sh "$fuzz_secs" ) > check-fuzz.log 2>&1
+    fuzz_rc=$?
+else
+    echo "--- fuzz build failed (build-fuzz.log):"; tail -20 build-fuzz.log
+    fuzz_rc=2
+    if [ -z "$fuzz_targets" ]; then
+        for c in t/fuzz/fuzz_*.c; do fuzz_targets="$fuzz_targets ${c%.c}"; done
+    fi
+    : > check-fuzz.log
+fi
+for t in $fuzz_targets; do
+    name=${t##*/}
+    line=$(grep -E "^$name +" check-fuzz.log | tail -n 1)
+    if printf '%s\n' "$line" | grep -Eq "^$name +OK "; then
+        echo "PASS: $line"; pass=$((pass + 1))
+    else
+        echo "FAIL: ${line:-$name (not run)}"; fail=$((fail + 1)); status=1
+    fi
+done
+if [ "$fuzz_rc" != 0 ]; then
+    status=1
+    grep -Ev '^fuzz_[a-z0-9_]+ +OK ' check-fuzz.log | head -40
+fi
 
 echo
 [ "$skip" -gt 0 ] && echo "($skip skipped)"

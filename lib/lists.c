@@ -237,21 +237,32 @@ static void summarise(struct list_diags *d, enum rg_diag_severity sev, int count
     }
 }
 
+/* s[0..n) for a message: control characters, '"' and '\\' escaped; when
+ * it does not fit outsz, cut before an escape or a character that no
+ * longer fits together with the "..." that says so (never inside a UTF-8
+ * sequence). Room for "..." and the NUL is kept all along. */
 static void quote(char *out, size_t outsz, const char *s, size_t n)
 {
-    size_t o = 0;
+    size_t o = 0, at_char = 0;
 
-    for (size_t i = 0; i < n && o + 5 < outsz; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-        if (i + 1 < n && o + 5 >= outsz) {
+        int esc = c < 0x20 || c == 0x7f || c == '"' || c == '\\';
+        size_t need = esc ? 4 : 1, reserve = i + 1 < n ? 4 : 1;
+
+        if ((c & 0xC0) != 0x80)
+            at_char = o;
+        if (o + need + reserve > outsz) {
+            if ((c & 0xC0) == 0x80)
+                o = at_char;
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
+        if (esc)
+            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
     }
     out[o] = '\0';
 }

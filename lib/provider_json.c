@@ -120,7 +120,10 @@ static int scan_ok(const char *s, size_t n, int max)
             if (depth <= 64)
                 count[depth - 1] = 0;
         } else if (c == ']' || c == '}') {
-            depth--;
+            /* a closer without an opener is yajl's to refuse; below 0 the
+             * depth would index count[] before its start */
+            if (depth > 0)
+                depth--;
         } else if (c == ',' && depth > 0 && depth <= 64) {
             if (++count[depth - 1] >= RG_PJ_MAX_ELEMENTS)
                 return 0;

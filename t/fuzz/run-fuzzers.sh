@@ -4,9 +4,10 @@
 #   t/fuzz/run-fuzzers.sh [SECONDS [TARGET...]]
 #
 # Run it in a build directory configured with
-#   CC=clang CFLAGS='-g -O1 -fsanitize=fuzzer-no-link' \
-#     SRCDIR/configure --enable-fuzzers --enable-asan --enable-ubsan
-# where the targets are built already (make t/fuzz/fuzz_NAME ...): this
+#   CC=clang SRCDIR/configure --enable-fuzzers --enable-asan --enable-ubsan
+# (--enable-fuzzers puts the coverage instrumentation,
+# -fsanitize=fuzzer-no-link, into the flags of lib/ and the targets) where
+# the targets are built already (make $(make -s print-fuzz-targets)): this
 # script builds nothing. Each target runs for SECONDS (default 30) with
 # -max_total_time on a copy of its seed corpus t/fuzz/corpus/NAME, so the
 # source tree is never written to. TARGET is a name such as smtp_cmd; by
@@ -46,8 +47,8 @@ fi
 # Without coverage instrumentation libFuzzer mutates blindly: refuse.
 if ! grep -Eq '^(CFLAGS|RG_CFLAGS) = .*-fsanitize=fuzzer-no-link' "$builddir/Makefile"; then
     echo "run-fuzzers: the build is not instrumented for coverage (no" \
-         "-fsanitize=fuzzer-no-link in CFLAGS); configure with" \
-         "CFLAGS='-g -O1 -fsanitize=fuzzer-no-link'" >&2
+         "-fsanitize=fuzzer-no-link in CFLAGS or RG_CFLAGS); configure it" \
+         "again with --enable-fuzzers" >&2
     exit 2
 fi
 

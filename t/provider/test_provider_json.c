@@ -95,6 +95,13 @@ static void test_depth(void **state)
     /* counted per array or object */
     assert_true(rg_pj_depth_ok(S("[[0,0],[0,0]]"), 3));
     free(big);
+
+    /* closers before any opener (fuzz_provider_json): the depth does not
+     * go below 0, which indexed the per-level counts at -1, -2, ... and
+     * let the later nesting exceed the limit by as many levels */
+    assert_false(rg_pj_depth_ok(S("]]]][[[[[[[0]]]]]]]"), 3));
+    assert_false(rg_pj_depth_ok(S("}}}}{\"a\":[[[[0]]]]}"), 3));
+    assert_true(rg_pj_depth_ok(S("]]][[0,0]]"), 3));  /* yajl refuses it */
 }
 
 static void test_error(void **state)

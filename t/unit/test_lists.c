@@ -305,6 +305,58 @@ static void test_escaped_in_messages(void **state)
     rg_list_free(l);
 }
 
+/* Quoting a long entry for a message: the quote is cut before an escape
+ * or a character that does not fit with the "..." (fuzz_lists found the
+ * quote running 2 bytes past its buffer when an escape came last). */
+static void check_long_entry(const char *entry, const char *quoted)
+{
+    char data[300], want[1024];
+    struct rg_list *l;
+
+    snprintf(data, sizeof(data), "%s\n", entry);
+    l = load(data, strlen(data));
+    assert_non_null(l);
+    snprintf(want, sizeof(want), "%s:1:1: warning: entry \"%s\" has leading or trailing white "
+             "space, which is part of the entry\n", path, quoted);
+    assert_string_equal(diags, want);
+    rg_list_free(l);
+}
+
+static void test_long_entry_quoted(void **state)
+{
+    char entry[200], quoted[200];
+
+    (void)state;
+    /* an escape where only the "..." fits */
+    memset(entry, 'a', 114);
+    entry[0] = ' ';
+    memcpy(entry + 114, "\x01" "b", 3);
+    memcpy(quoted, entry, 114);
+    memcpy(quoted + 114, "...", 4);
+    check_long_entry(entry, quoted);
+    /* a run of escapes */
+    memcpy(entry, " z", 2);
+    memset(entry + 2, 0x7f, 60);
+    entry[62] = '\0';
+    memcpy(quoted, " z", 2);
+    for (int i = 0; i < 28; i++)
+        memcpy(quoted + 2 + 4 * i, "\\x7f", 4);
+    memcpy(quoted + 2 + 4 * 28, "...", 4);
+    check_long_entry(entry, quoted);
+    /* a two-byte character that would be cut in half */
+    memset(entry, 'a', 115);
+    entry[0] = ' ';
+    memcpy(entry + 115, "\xc3\xa9z", 4);
+    memcpy(quoted, entry, 115);
+    memcpy(quoted + 115, "...", 4);
+    check_long_entry(entry, quoted);
+    /* what fits is not cut */
+    memset(entry, 'a', 116);
+    entry[0] = ' ';
+    entry[116] = '\0';
+    check_long_entry(entry, entry);
+}
+
 static void test_100k_entries(void **state)
 {
     const size_t n = 100000;
@@ -357,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_upper_case_warning),
         cmocka_unit_test(test_warning_summary),
         cmocka_unit_test(test_escaped_in_messages),
+        cmocka_unit_test(test_long_entry_quoted),
         cmocka_unit_test(test_100k_entries),
         cmocka_unit_test(test_free_null),
     };
