@@ -90,7 +90,9 @@ if [ $? != 0 ]; then tail -40 build-asan.log; status=1; fail=$((fail + 1)); else
 fi
 
 echo "=== valgrind (memcheck) on the unit tests"
-units=$(make -s -C _build print-unit-tests)
+# test_provider_client is left out: its TLS handshakes under valgrind overrun the
+# client's timeouts that the test checks (it runs in the plain and ASan stages)
+units=$(make -s -C _build print-unit-tests | tr ' ' '\n' | grep -v '^t/provider/test_provider_client$' | tr '\n' ' ')
 # the 50 MiB S/MIME round trip is covered by the plain and ASan runs
 RG_SMIME_SKIP_BIG=1 run_check valgrind "$top/_build" TESTS="$units" \
     LOG_COMPILER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
