@@ -100,6 +100,29 @@ static int copy_spool(struct rg_spool *out, struct rg_spool *sp, off_t off)
     return rc;
 }
 
+/* The memory limit of a spool for a message made from `in` (a tagged copy,
+ * the encrypted form) that needs about `need` bytes: when `in` was kept in
+ * memory, so is what is made from it, up to twice spool_memory_limit. The
+ * encrypted form is 1.37 times the original (base64), so without this a
+ * message just below the limit went to a file for its encrypted copy only,
+ * which cost a 100 KiB message about a quarter of a millisecond of file
+ * creation, page cache and unlink (doc/performance.md). */
+static size_t derived_limit(const struct rg_conf *conf, const struct rg_spool *in, size_t need)
+{
+    size_t lim = conf->spool_memory_limit;
+
+    if (in->fd < 0 && need > lim)
+        lim = need < 2 * lim ? need : 2 * lim;
+    return lim;
+}
+
+/* About how large the encrypted form of `size` bytes is: base64 lines of 76
+ * characters of the CMS (the message plus < 1 KiB), and the outer header. */
+static size_t encrypted_size(size_t size)
+{
+    return ((size + 1024) / 57 + 1) * 78 + 8192;
+}
+
 static int sha256_spool(struct rg_spool *sp, unsigned char md[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -195,6 +218,8 @@ static void encrypt_msg(struct rg_filter_job *j, const size_t *idx, size_t n,
     /* the message to encrypt: the original, with the rule's tags applied */
     head = rg_filter_tagged_source(j, res, j->head, j->head_avail, j->sp, &src);
     if (head != NULL) {
+        rg_spool_init(&inner, conf->spool_dir,
+                      derived_limit(conf, j->sp, src.head_len + rg_spool_size(j->sp) - (size_t)src.off));
         int bad = rg_spool_write(&inner, head, src.head_len) < 0
                   || copy_spool(&inner, j->sp, src.off) < 0 || rg_spool_finish(&inner) < 0;
         rg_free(head);
@@ -225,6 +250,7 @@ static void encrypt_msg(struct rg_filter_job *j, const size_t *idx, size_t n,
         goto done;
     }
     struct rg_smime_outer outer = { route->hide_subject, route->hidden_subject };
+    rg_spool_init(&out, conf->spool_dir, derived_limit(conf, in, encrypted_size(rg_spool_size(in))));
     smst = rg_smime_encrypt(in, txn.kek, txn.id, &outer, &out, err, sizeof(err));
     rg_provider_wipe(txn.kek, sizeof(txn.kek));
     if (smst != RG_SMIME_OK) {

@@ -306,6 +306,24 @@ else
     rm -f big.eml out/msg-* in/msg-*
 fi
 
+# ---- the encrypted form of a message kept in memory stays in memory ---------------
+# spool_memory_limit is 128 KiB: a 100 KiB message is held in memory, its
+# encrypted form (137 KiB) too; a 200 KiB one needs a file. With spool_dir
+# unwritable the first still goes out encrypted, the second is deferred.
+rm -f out/msg-*
+chmod 500 "$T_DIR/spool"
+for kib in 100 200; do
+    { printf 'From: alice@example.com\r\nSubject: mem %s [secure]\r\n\r\n' "$kib"
+      head -c $((kib * 1024 * 3 / 4)) /dev/urandom | base64 -w 76 | sed 's/$/\r/'; } > mem$kib.eml
+    swaks_to "$OUT_PORT" --from alice@example.com --to bob@example.org --data @mem$kib.eml > mem$kib.out 2>&1
+done
+chmod 700 "$T_DIR/spool"
+grep -q '^<-  250 ' mem100.out && wait_files out 1 && grep -qi '^Content-Type: application/pkcs7-mime' "$(sink_files out | tail -1)"
+ok $? "spool_dir unwritable: a 100 KiB message is encrypted in memory and sent" || diag "$(grep '^<' mem100.out | tail -2)" "$(tail -2 regigated.log)"
+grep -q '^<\*\* 451 4.3.0 ' mem200.out && [ "$(sink_files out | wc -l)" = 1 ]
+ok $? "... a 200 KiB message, which needs a spool file, is deferred (451 4.3.0)" || diag "$(grep '^<' mem200.out | tail -2)"
+rm -f mem100.eml mem200.eml out/msg-*
+
 # ---- no key material in the logs ---------------------------------------------------
 ! grep -qi "$KEK" regigated.log provider.log
 ok $? "the KEK appears in no log"
