@@ -30,8 +30,9 @@ run_check() {   # run_check NAME DIR MAKE-ARGS...
     if [ $rc != 0 ]; then
         status=1
         echo "--- $name failed; failing tests:"
-        grep -E '^(FAIL|ERROR|XPASS):' "$top/check-$name.log" | head -40 | while read -r _ t _; do
-            echo "----- $t.log"; grep -v '^ok' "$dir/$t.log" 2>/dev/null | tail -60; done
+        grep -E '^(FAIL|ERROR|XPASS):' "$top/check-$name.log" | awk '{ print $2 }' | uniq | head -20 | while read -r t; do
+            l=${t%.sh}.log   # automake names the log of t/x/NAME.sh t/x/NAME.log
+            echo "----- $l"; grep -v '^ok' "$dir/$l" 2>/dev/null | tail -60; done
     fi
     count "$top/check-$name.log"
 }

@@ -11,7 +11,7 @@ PROVIDER=${REGIGATE_PROVIDER:-$top_builddir/src/regigate-provider/regigate-provi
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 need swaks openssl curl
 [ -x "$PROVIDER" ] || skip_all "$PROVIDER not built"
-plan 39
+plan 41
 
 cd "$T_DIR" || exit 1
 PPORT=$(free_port)
