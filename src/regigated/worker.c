@@ -30,6 +30,17 @@
 #include "smtp_server.h"
 #include "worker.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RG_WITH_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RG_WITH_LSAN 1
+#endif
+#endif
+#ifdef RG_WITH_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
 static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
 static int *listen_fds;             /* this worker's copies of the listeners */
@@ -171,5 +182,12 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     }
     rg_free(filters);
     rg_free(pfd);
+    /* listen_fds stays: the SIGTERM handler may still read it */
+    rg_smtp_serve_release();
+#ifdef RG_WITH_LSAN
+    /* _exit skips LeakSanitizer's check at exit: run it here, so that what
+     * a worker leaks while it handles messages is reported too */
+    __lsan_do_leak_check();
+#endif
     _exit(exit_code);
 }
