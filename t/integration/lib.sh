@@ -26,7 +26,9 @@ chmod 755 "$T_DIR"
 #   regigatectl run under it (through wrappers in $T_DIR/bin that exec it,
 #   so a program keeps the pid the test tracks; forked workers stay under
 #   valgrind), with logs in $RG_VG_LOGS/TEST.vg.PID; the test fails when a
-#   log counts an error. Both directories are 1777: the daemons drop to nobody.
+#   log counts an error (its ERROR SUMMARY line: so no --quiet, which leaves
+#   it out). Both directories are 1777: the daemons drop to nobody.
+#   `make check-valgrind` sets it (Makefile.am).
 T_NAME=$(basename "$0" .sh)
 T_SLOW=1   # multiplier of the waits for a program to start or stop
 if [ -n "${RG_SAN_LOGS:-}" ]; then
