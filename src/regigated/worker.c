@@ -70,8 +70,14 @@ static void on_term(int sig)
 
 static void tell_master(int status_fd, int busy)
 {
-    struct rg_worker_status st = { .pid = getpid(), .busy = (char)busy };
+    struct rg_worker_status st;
     ssize_t n;
+
+    /* the padding after `busy` goes down the pipe too: no stack garbage
+     * (valgrind: "write(buf) points to uninitialised byte(s)") */
+    memset(&st, 0, sizeof(st));
+    st.pid = getpid();
+    st.busy = (char)busy;
 
     do
         n = write(status_fd, &st, sizeof(st));
