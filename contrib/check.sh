@@ -4,12 +4,22 @@
 #      Postfix/swaks/smtp-source/smtp-sink, fuzz corpora replay);
 #   2. make install DESTDIR=... and check the files (contrib/install-check.sh);
 #   3. the Quick start of the README (contrib/quickstart.sh);
-#   4. rebuild with ASan+UBSan and run the unit tests and fuzz replays;
-#   5. run the unit tests under valgrind (memcheck);
+#   4. rebuild with ASan+UBSan (_build-asan) and run the whole `make check`
+#      again, daemons included: t/integration/lib.sh sends every program's
+#      sanitizer reports to san-logs/TEST.asan.PID (RG_SAN_LOGS), a report
+#      fails its test, and this stage fails when any is left there (the
+#      first are printed). The 50 MiB round trips are skipped here
+#      (RG_SMIME_SKIP_BIG=1; minutes under ASan, and stage 1 runs them);
+#      prints its own time;
+#   5. run the unit tests, fuzz replays and the provider's unit tests under
+#      valgrind (memcheck). The whole suite under valgrind is
+#      `make check-valgrind` (not here: far slower);
 #   6. build the fuzz targets with clang and libFuzzer (+ ASan, UBSan) and
 #      fuzz each for $FUZZ_SECS seconds (default 15) with
 #      t/fuzz/run-fuzzers.sh: one PASS or FAIL per target; no clang or
 #      libFuzzer is a FAIL, not a skip.
+# doc/reliability.md, "Sanitizers and valgrind", and doc/fuzzing.md say what
+# each one found.
 # Ends with one line "N passed, N failed". Run as root (the integration
 # tests start private Postfix instances and check the privilege drop).
 set -u
@@ -84,9 +94,23 @@ echo "=== build (ASan + UBSan)"
 rm -rf _build-asan && mkdir _build-asan
 ( cd _build-asan && ../configure --enable-werror --enable-asan --enable-ubsan > ../build-asan.log 2>&1 && make -j"$JOBS" >> ../build-asan.log 2>&1 )
 if [ $? != 0 ]; then tail -40 build-asan.log; status=1; fail=$((fail + 1)); else
-    units=$(cd _build-asan && make -s -f Makefile print-unit-tests 2>/dev/null)
+    rm -rf "$top/san-logs"
+    asan_start=$SECONDS
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_check asan "$top/_build-asan" TESTS="$units"
+        RG_SAN_LOGS="$top/san-logs" RG_SMIME_SKIP_BIG=1 run_check asan "$top/_build-asan"
+    echo "(ASan + UBSan stage: $((SECONDS - asan_start)) s)"
+    # the reports of the programs the tests started (the unit tests' own are
+    # in their logs). lib.sh failed the test of each one it saw; this also
+    # catches a report written after its test had ended (a worker that
+    # outlived it)
+    reports=$(find "$top/san-logs" -type f -name '*.asan.*' 2>/dev/null | sort)
+    if [ -n "$reports" ]; then
+        echo "FAIL: asan: $(echo "$reports" | wc -l) sanitizer report(s) in san-logs/; the first:"
+        echo "$reports" | head -3 | while read -r f; do echo "----- $f"; head -40 "$f"; done
+        fail=$((fail + 1)); status=1
+    else
+        echo "PASS: asan: no sanitizer reports in san-logs/"; pass=$((pass + 1))
+    fi
 fi
 
 echo "=== valgrind (memcheck) on the unit tests"

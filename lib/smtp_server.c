@@ -375,6 +375,18 @@ static struct session *session_get(const struct rg_smtp_server_cfg *cfg)
     return s;
 }
 
+void rg_smtp_serve_release(void)
+{
+    struct session *s = session_cache;
+
+    if (s == NULL)
+        return;
+    reset_transaction(s);
+    rg_spool_free(&s->spool);
+    rg_free(s->env.rcpts);
+    session_cache = rg_free(s);
+}
+
 int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
 {
     struct session *s = session_get(cfg);

@@ -45,5 +45,9 @@ struct rg_smtp_server_cfg {
 /* Serve one connection until QUIT, EOF, an error or shutdown. Returns the
  * number of messages for which the deliver callback was called. */
 int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg);
+/* Free the session memory rg_smtp_serve keeps for the next connection
+ * (the spool's buffer, the recipient table): a worker calls it before it
+ * exits. The next rg_smtp_serve allocates afresh. */
+void rg_smtp_serve_release(void);
 
 #endif

@@ -134,20 +134,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "regigated: %s\n", err);
         return 1;
     }
+    /* every return below frees conf and the rule sets: under LeakSanitizer
+     * (doc/reliability.md, "Sanitizers and valgrind") a leak is an error */
     if (rg_master_load_rules(conf) < 0) {
         fprintf(stderr, "regigated: %s: rule set errors, see above\n", path);
+        rg_master_discard(conf);
         return 1;
     }
-    if (check_keys(conf) < 0)
+    if (check_keys(conf) < 0) {
+        rg_master_discard(conf);
         return 1;
+    }
     if (test_only) {
         printf("%s: configuration ok, %zu route(s)\n", path, conf->nroutes);
-        rg_conf_free(conf);
+        rg_master_discard(conf);
         return 0;
     }
     check_pid_file(conf->pid_file);
-    if (rg_master_bind(conf) < 0)
+    if (rg_master_bind(conf) < 0) {
+        rg_master_discard(conf);
         return 1;
+    }
     if (!foreground) {
         facility = rg_log_facility(conf->syslog_facility);
         daemonize();

@@ -511,8 +511,26 @@ int rg_master_run(struct rg_conf *conf)
     rg_info("stopping: waiting up to %ds for messages in progress", M.conf->shutdown_timeout);
     shutdown_pool();
     rg_info("stopped");
-    free_rules(M.rules, M.conf->nroutes);
-    M.state = rg_free(M.state);
-    rg_conf_free(M.conf);
+    rg_master_discard(M.conf);
+    M.kids = rg_free(M.kids);
     return 0;
+}
+
+struct rg_conf *rg_master_discard(struct rg_conf *conf)
+{
+    size_t n = conf ? conf->nroutes : 0;
+
+    /* the rule sets in use and the ones loaded but not yet used (after
+     * rg_master_load_rules, before rg_master_bind) belong to this conf */
+    free_rules(M.rules, n);
+    M.rules = NULL;
+    free_rules(M.pending_rules, n);
+    M.pending_rules = NULL;
+    M.state = rg_free(M.state);
+    M.pending_state = rg_free(M.pending_state);
+    M.ls = rg_free(M.ls);
+    M.wl = rg_free(M.wl);
+    M.nls = 0;
+    M.conf = NULL;
+    return rg_conf_free(conf);
 }

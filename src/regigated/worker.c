@@ -30,6 +30,17 @@
 #include "smtp_server.h"
 #include "worker.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RG_WITH_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RG_WITH_LSAN 1
+#endif
+#endif
+#ifdef RG_WITH_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
 static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
 static int *listen_fds;             /* this worker's copies of the listeners */
@@ -59,8 +70,14 @@ static void on_term(int sig)
 
 static void tell_master(int status_fd, int busy)
 {
-    struct rg_worker_status st = { .pid = getpid(), .busy = (char)busy };
+    struct rg_worker_status st;
     ssize_t n;
+
+    /* the padding after `busy` goes down the pipe too: no stack garbage
+     * (valgrind: "write(buf) points to uninitialised byte(s)") */
+    memset(&st, 0, sizeof(st));
+    st.pid = getpid();
+    st.busy = (char)busy;
 
     do
         n = write(status_fd, &st, sizeof(st));
@@ -171,5 +188,15 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     }
     rg_free(filters);
     rg_free(pfd);
+    /* listen_fds stays: the SIGTERM handler may still read it */
+    rg_smtp_serve_release();
+#ifdef RG_WITH_LSAN
+    /* _exit skips LeakSanitizer's check at exit: run it here, so that what
+     * a worker leaks while it handles messages is reported too. Not after
+     * EMFILE: with no descriptor free the check cannot open its report and
+     * hangs instead of exiting (fault_fd_limit.sh) */
+    if (exit_code == 0)
+        __lsan_do_leak_check();
+#endif
     _exit(exit_code);
 }

@@ -56,13 +56,19 @@ static int dump(struct rg_spool *sp)
     return n < 0 || fflush(stdout) != 0 ? -1 : 0;
 }
 
+/*
+ * Every path out of main() goes through `done`, which frees both spools:
+ * under LeakSanitizer a leak found at exit ends the process with _exit(),
+ * before stdio is flushed, so the line `detect` printed would be lost
+ * (t/smime/interop.sh compares it).
+ */
 int main(int argc, char **argv)
 {
     const char *tmp = getenv("TMPDIR");
     unsigned char kek[RG_SMIME_KEK_LEN], txid[RG_SMIME_TXID_LEN];
     struct rg_spool in, out;
     char err[512];
-    int st = 2;
+    int st, rc = 2;
 
     if (tmp == NULL || *tmp == 0)
         tmp = "/tmp";
@@ -72,7 +78,8 @@ int main(int argc, char **argv)
         goto usage;
     if (slurp(&in) < 0) {
         perror("rg-smime: reading stdin");
-        return 1;
+        rc = 1;
+        goto done;
     }
     if (strcmp(argv[1], "encrypt") == 0 && (argc == 4 || argc == 5)) {
         struct rg_smime_outer outer = { argc == 5 && strcmp(argv[4], "hide-subject") == 0, NULL };
@@ -92,22 +99,23 @@ int main(int argc, char **argv)
         else
             printf("%s %s\n", info.kind == RG_SMIME_KIND_OTHER ? "other" : "none",
                    rg_smime_strerror(st));
-        return st == RG_SMIME_OK ? 0 : 1;
+        rc = st == RG_SMIME_OK ? 0 : 1;
+        goto done;
     } else {
         goto usage;
     }
-    if (st != RG_SMIME_OK) {
+    rc = 1;
+    if (st != RG_SMIME_OK)
         fprintf(stderr, "rg-smime: %s\n", err);
-        return 1;
-    }
-    if (dump(&out) < 0) {
+    else if (dump(&out) < 0)
         perror("rg-smime: writing stdout");
-        return 1;
-    }
-    rg_spool_free(&in);
-    rg_spool_free(&out);
-    return 0;
+    else
+        rc = 0;
+    goto done;
 usage:
     fprintf(stderr, "usage: rg-smime encrypt KEKHEX TXIDHEX [hide-subject] | decrypt KEKHEX | detect\n");
-    return 2;
+done:
+    rg_spool_free(&in);
+    rg_spool_free(&out);
+    return rc;
 }

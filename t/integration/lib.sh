@@ -18,6 +18,60 @@ T_PIDS=()
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rgtest.XXXXXX")
 chmod 755 "$T_DIR"
 
+# ---- sanitizers and valgrind (doc/reliability.md, "Sanitizers and valgrind")
+# RG_SAN_LOGS=DIR: an ASan+UBSan build; every program this test starts
+#   writes its reports to DIR/TEST.asan.PID (not to its log, where no one
+#   would look), and the test fails when such a file appears.
+# RG_VALGRIND="valgrind OPTIONS": regigated, regigate-provider and
+#   regigatectl run under it (through wrappers in $T_DIR/bin that exec it,
+#   so a program keeps the pid the test tracks; forked workers stay under
+#   valgrind), with logs in $RG_VG_LOGS/TEST.vg.PID; the test fails when a
+#   log counts an error (its ERROR SUMMARY line: so no --quiet, which leaves
+#   it out). Both directories are 1777: the daemons drop to nobody.
+#   `make check-valgrind` sets it (Makefile.am).
+T_NAME=$(basename "$0" .sh)
+T_SLOW=1   # multiplier of the waits for a program to start or stop
+if [ -n "${RG_SAN_LOGS:-}" ]; then
+    mkdir -p "$RG_SAN_LOGS" && chmod 1777 "$RG_SAN_LOGS"
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$RG_SAN_LOGS/$T_NAME.asan"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$RG_SAN_LOGS/$T_NAME.asan"
+    T_SLOW=3
+fi
+if [ -n "${RG_VALGRIND:-}" ]; then
+    : "${RG_VG_LOGS:=$top_builddir/vg-logs}"
+    mkdir -p "$RG_VG_LOGS" "$T_DIR/bin" && chmod 1777 "$RG_VG_LOGS"
+    t_vg_wrap() {   # t_vg_wrap VAR PROGRAM: VAR names a wrapper of PROGRAM
+        local w=$T_DIR/bin/${2##*/}
+        printf '#!/bin/sh\nexec %s --log-file=%s/%s.vg.%%p %s "$@"\n' \
+            "$RG_VALGRIND" "$RG_VG_LOGS" "$T_NAME" "$2" > "$w"
+        chmod 755 "$w"
+        export "$1=$w"
+    }
+    t_vg_wrap REGIGATED "$REGIGATED"
+    t_vg_wrap REGIGATECTL "${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}"
+    t_vg_wrap REGIGATE_PROVIDER "${REGIGATE_PROVIDER:-$top_builddir/src/regigate-provider/regigate-provider}"
+    T_SLOW=10
+fi
+# t_tool_reports: print the sanitizer reports and valgrind logs with errors
+# that this test's programs left; true when there are some
+t_tool_reports() {
+    local f found=1
+    if [ -n "${RG_SAN_LOGS:-}" ]; then
+        for f in "$RG_SAN_LOGS/$T_NAME".asan.*; do
+            [ -e "$f" ] || continue
+            found=0; echo "# sanitizer report $f:"; sed 's/^/#   /' "$f" | head -80
+        done
+    fi
+    if [ -n "${RG_VALGRIND:-}" ]; then
+        for f in "$RG_VG_LOGS/$T_NAME".vg.*; do
+            [ -e "$f" ] || continue
+            grep -Eq 'ERROR SUMMARY: [1-9]|impossible happened|Valgrind.* out of memory' "$f" || continue
+            found=0; echo "# valgrind errors $f:"; sed 's/^/#   /' "$f" | head -120
+        done
+    fi
+    return $found
+}
+
 plan() { echo "1..$1"; }
 skip_all() { echo "1..0 # SKIP $*"; t_cleanup; exit 0; }
 ok() {   # ok COND-EXIT-STATUS DESCRIPTION
@@ -51,9 +105,10 @@ free_port() {
 }
 
 # wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT
+# (SECONDS times T_SLOW: programs start slowly under ASan or valgrind)
 wait_port() {
     local i
-    for ((i = 0; i < ${2:-10} * 20; i++)); do
+    for ((i = 0; i < ${2:-10} * 20 * T_SLOW; i++)); do
         ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
         sleep 0.05
     done
@@ -67,7 +122,7 @@ t_stop_pid() {
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || return 0
     kill "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+    for ((i = 0; i < 100 * T_SLOW; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null
 }
 
@@ -82,11 +137,18 @@ t_cleanup() {
         # shellcheck disable=SC2086
         [ -n "$kids" ] && kill -9 $kids 2>/dev/null
     done
+    # a report is a failure of the test, whatever its own checks said
+    # (a TAP "Bail out!": the driver counts the test as an ERROR)
+    if t_tool_reports; then
+        echo "Bail out! $T_NAME: sanitizer or valgrind reports (above)"
+        T_FAILED=$((T_FAILED + 1))
+    fi
     if [ "${T_KEEP:-0}" = 1 ] || [ "$T_FAILED" -gt 0 ]; then
         echo "# scratch kept in $T_DIR" >&2
     else
         rm -rf "$T_DIR"
     fi
+    [ "$T_FAILED" -eq 0 ] || exit 1
 }
 trap 't_cleanup' EXIT
 
@@ -164,7 +226,7 @@ sink_count() { sink_files "$1" | wc -l; }
 # wait_files DIR N [SECONDS]: until the sink holds N messages
 wait_files() {
     local i
-    for ((i = 0; i < ${3:-10} * 20; i++)); do
+    for ((i = 0; i < ${3:-10} * 20 * T_SLOW; i++)); do
         [ "$(sink_count "$1")" -ge "$2" ] && return 0
         sleep 0.05
     done
