@@ -119,7 +119,7 @@ echo "=== valgrind (memcheck) on the unit tests"
 units=$(make -s -C _build print-unit-tests | tr ' ' '\n' | grep -v '^t/provider/test_provider_client$' | tr '\n' ' ')
 # the 50 MiB S/MIME round trip is covered by the plain and ASan runs
 RG_SMIME_SKIP_BIG=1 run_check valgrind "$top/_build" TESTS="$units" \
-    LOG_COMPILER="valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
+    LOG_COMPILER="valgrind --quiet --suppressions=$top/t/valgrind.supp --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
 
 fuzz_secs=${FUZZ_SECS:-15}
 echo "=== fuzz (libFuzzer, $fuzz_secs s per target)"
