@@ -66,11 +66,6 @@ MSG=$T_DIR/msg.eml
     printf 'end %s' "$MARK"   # no final newline: swaks adds the CRLF before "."
 } > "$MSG"
 
-sock_pids() {   # sock_pids sport|dport PORT: owners of established sockets
-    ss -Htnp state established "( $1 = :$2 )" 2>/dev/null |
-        grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
-}
-is_worker() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$REGIGATED_PID" ]; }
 has_spool_file() { ls -l "/proc/$1/fd" 2>/dev/null | grep -q "$T_DIR/spool/rg\..*(deleted)"; }
 in_data() {     # in_data WORKER: receiving the content, not yet reinjecting
     has_spool_file "$1" && ! sock_pids dport "$PF_REINJECT_PORT" | grep -qx "$1"

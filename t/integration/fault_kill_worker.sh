@@ -120,14 +120,6 @@ QID=$(sed -n 's/^<-  250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$T_DIR/swaks.log"
 
 # ---- find the busy worker -------------------------------------------------------
 
-# pids owning an established TCP socket with local port $1 (sport) or
-# remote port $1 (dport)
-sock_pids() {
-    ss -Htnp state established "( $1 = :$2 )" 2>/dev/null |
-        grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
-}
-is_worker() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$REGIGATED_PID" ]; }
-
 WORKER=
 for ((i = 0; i < 150; i++)); do      # up to 15 s
     for p in $(sock_pids sport "$LISTEN_PORT"); do

@@ -55,9 +55,6 @@ send() {
         --from "$FROM" --to "$RCPT" --data "@$T_DIR/$1.eml" --timeout 30 > "$T_DIR/$1.swaks" 2>&1
     sed -n 's/^<-  250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$T_DIR/$1.swaks" | tail -n 1
 }
-sock_pids() {
-    ss -Htnp state established "( $1 = :$2 )" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
-}
 sink_with() { sink_files "$SINK" | xargs -r grep -l -F -- "marker $1" | wc -l; }
 
 QID=$(send "$MARK-a")

@@ -223,6 +223,16 @@ crlf() { sed 's/$/\r/' "$1"; }
 sink_files() { ls -1tr "$1"/msg-*.eml 2>/dev/null; }
 sink_count() { sink_files "$1" | wc -l; }
 
+# sock_pids sport|dport PORT: the pids owning an established TCP socket
+# whose local (sport) or remote (dport) port is PORT (ss -p; needs root for
+# other users' sockets)
+sock_pids() {
+    ss -Htnp state established "( $1 = :$2 )" 2>/dev/null |
+        grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+# is_worker PID: PID is a worker of the regigated master REGIGATED_PID
+is_worker() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$REGIGATED_PID" ]; }
+
 # wait_files DIR N [SECONDS]: until the sink holds N messages
 wait_files() {
     local i
