@@ -11,6 +11,29 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rglint.XXXXXX")
+
+# `make check-valgrind` (RG_VALGRIND, RG_VG_LOGS; see t/integration/lib.sh):
+# regigatectl runs under valgrind through a wrapper, and a log that counts
+# an error ends the test with "Bail out!", as the other tests do
+vg_reports() {
+    [ -n "${RG_VALGRIND:-}" ] || return 1
+    found=1
+    for f in "$RG_VG_LOGS"/lint.vg.*; do
+        [ -e "$f" ] || continue
+        grep -Eq 'ERROR SUMMARY: [1-9]|impossible happened|Valgrind.* out of memory' "$f" || continue
+        found=0; echo "# valgrind errors $f:"; sed 's/^/#   /' "$f" | head -120
+    done
+    return $found
+}
+if [ -n "${RG_VALGRIND:-}" ]; then
+    : "${RG_VG_LOGS:=$top_builddir/vg-logs}"
+    mkdir -p "$RG_VG_LOGS" && chmod 1777 "$RG_VG_LOGS"
+    rm -f "$RG_VG_LOGS"/lint.vg.*
+    printf '#!/bin/sh\nexec %s --log-file=%s/lint.vg.%%p %s "$@"\n' \
+        "$RG_VALGRIND" "$RG_VG_LOGS" "$CTL" > "$TMP/regigatectl"
+    chmod 755 "$TMP/regigatectl"
+    CTL=$TMP/regigatectl
+fi
 trap 'rm -rf "$TMP"' EXIT
 
 n=0
@@ -115,4 +138,8 @@ same "rules show out: the rule file byte for byte" example_partners.json "$TMP/o
 ok $? "rules show of an unknown route: exit 1"
 
 [ "$n" -eq $((2 * ncases + 16)) ] || echo "# ran $n tests"
+if vg_reports; then
+    echo "Bail out! lint: valgrind reports (above)"
+    exit 1
+fi
 exit 0
