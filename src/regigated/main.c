@@ -128,6 +128,18 @@ int main(int argc, char **argv)
     if (optind != argc)
         usage(2);
 
+    /*
+     * SIGHUP is held from here until rg_master_run has its handler: the
+     * listeners are bound (and the port answers) well before that, and a
+     * reload asked for in between (systemctl reload right after start, or
+     * a slow start under valgrind) would otherwise end the daemon, HUP's
+     * default action. A held HUP is delivered then, and reloads.
+     */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_BLOCK, &hup, NULL);
+
     rg_log_open("regigated", RG_LOG_STDERR, LOG_MAIL);
     conf = rg_conf_load(path, err, sizeof(err));
     if (conf == NULL) {

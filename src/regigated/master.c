@@ -475,6 +475,11 @@ int rg_master_run(struct rg_conf *conf)
     sigaction(SIGCHLD, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* main() held SIGHUP until now (a reload asked for while starting) */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &hup, NULL);
 
     rg_info("regigated %s started: %zu route(s), max_servers=%d", PACKAGE_VERSION,
             conf->nroutes, conf->max_servers);

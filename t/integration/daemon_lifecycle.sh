@@ -83,8 +83,8 @@ rm -f "$T_DIR/regigated.pid"
 start_regigated "$T_DIR/rg.conf"
 cp "$T_DIR/rg.conf" "$T_DIR/rg.conf.good"
 printf '\n[route extra]\nlisten = 127.0.0.1:%s\nreinject = nowhere\n' "$(free_port)" >> "$T_DIR/rg.conf"
-kill -HUP "$REGIGATED_PID"; sleep 1
-log_has "reload refused: $T_DIR/rg.conf:[0-9]+: .*keeping the current configuration" && send h1@example.org
+kill -HUP "$REGIGATED_PID"
+wait_log "reload refused: $T_DIR/rg.conf:[0-9]+: .*keeping the current configuration" && send h1@example.org
 ok $? "broken reload refused with FILE:LINE, old configuration still relays"
 NEW_PORT=$(free_port)
 cp "$T_DIR/rg.conf.good" "$T_DIR/rg.conf"

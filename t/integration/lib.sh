@@ -256,3 +256,14 @@ spool_left() { ls -A "$1" 2>/dev/null | grep -Ev '^route-.+\.(rules|provider)$';
 
 # log_has REGEX: regigated's log contains a matching line
 log_has() { grep -Eq -- "$1" "$T_DIR/regigated.log"; }
+# wait_log PATTERN [SECONDS]: until regigated's log has a line matching
+# PATTERN (SECONDS, default 5, times T_SLOW: a reload under valgrind takes
+# seconds)
+wait_log() {
+    local i
+    for ((i = 0; i < ${2:-5} * 20 * T_SLOW; i++)); do
+        log_has "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}

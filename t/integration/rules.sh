@@ -117,14 +117,15 @@ ok $? "LMTP: forwarded, rejected, discarded — one reply each"
 # reload with a broken rule set: refused, the old rules stay
 cp "$T_DIR/rules.json" "$T_DIR/rules.good"
 sed -i 's/"action": "tempfail"/"action": "tempfial"/' "$T_DIR/rules.json"
-kill -HUP "$REGIGATED_PID"; sleep 1
-log_has "rules.json:[0-9]+:[0-9]+: .*tempfial" && log_has 'reload refused: rule set errors'
+kill -HUP "$REGIGATED_PID"
+wait_log 'reload refused: rule set errors' && log_has "rules.json:[0-9]+:[0-9]+: .*tempfial"
 ok $? "broken rule set on SIGHUP: refused with FILE:LINE:COL"
 send r10.out --protocol LMTP --from spammer@example.net --to a@example.org --body x
 grep -q '^<\*\* 550 5.7.1 sending not permitted' "$T_DIR/r10.out"; ok $? "the old rules still apply"
 # and a fixed one is taken
 sed 's/sending not permitted/blocked sender/' "$T_DIR/rules.good" > "$T_DIR/rules.json"
-kill -HUP "$REGIGATED_PID"; sleep 1
+kill -HUP "$REGIGATED_PID"
+wait_log 'configuration reloaded'; sleep 1   # and the old workers have left
 send r11.out --protocol LMTP --from spammer@example.net --to a@example.org --body x
 grep -q '^<\*\* 550 5.7.1 blocked sender' "$T_DIR/r11.out"; ok $? "a valid rule set is taken on SIGHUP"
 t_done
