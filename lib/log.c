@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,22 @@
 static enum rg_log_dest log_dest = RG_LOG_STDERR;
 static char log_ident[64] = "regigate";
 static char log_ctx[128];
+static pid_t log_pid;           /* getpid() is a system call: once per process */
+
+static void log_forked(void)
+{
+    log_pid = getpid();
+}
 
 void rg_log_open(const char *ident, enum rg_log_dest dest, int facility)
 {
+    static int atfork_set;
+
     snprintf(log_ident, sizeof(log_ident), "%s", ident);
     log_dest = dest;
+    log_pid = getpid();
+    if (!atfork_set && pthread_atfork(NULL, NULL, log_forked) == 0)
+        atfork_set = 1;
     if (dest == RG_LOG_SYSLOG)
         openlog(log_ident, LOG_PID | LOG_NDELAY, facility);
 }
@@ -73,7 +85,7 @@ static void vlog(int prio, const char *label, int with_errno, const char *fmt, v
         localtime_r(&ts.tv_sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(stderr, "%s.%03ld %s[%ld]: %s%s%s%s\n", stamp, ts.tv_nsec / 1000000L,
-                log_ident, (long)getpid(), label, log_ctx, *log_ctx ? ": " : "", text);
+                log_ident, (long)(log_pid ? log_pid : getpid()), label, log_ctx, *log_ctx ? ": " : "", text);
     }
     errno = saved;
 }

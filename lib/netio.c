@@ -292,6 +292,9 @@ int rg_listen_tcp(const struct rg_hostport *hp, int backlog, char *err, size_t e
         goto out;
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* accepted connections inherit TCP_NODELAY (Linux): no setsockopt per
+     * connection; replies are whole lines, written when complete */
+    rg_set_nodelay(fd);
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0
         || rg_set_nonblock(fd) < 0) {
         snprintf(err, errlen, "bind %s:%d: %s", hp->host, hp->port, strerror(errno));
@@ -345,18 +348,29 @@ int rg_connect_tcp(const struct rg_hostport *hp, int timeout_ms, char *err, size
     return fd;
 }
 
-void rg_peer_name(int fd, char *host, size_t hostlen, int *port)
+void rg_sockaddr_name(const struct sockaddr *sa, socklen_t sl, char *host, size_t hostlen,
+                      int *port)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
     char serv[16];
 
     snprintf(host, hostlen, "unknown");
     *port = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0
-        || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
         return;
-    if (getnameinfo((struct sockaddr *)&ss, sl, host, (socklen_t)hostlen, serv, sizeof(serv),
+    if (getnameinfo(sa, sl, host, (socklen_t)hostlen, serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV) == 0)
         *port = atoi(serv);
+    else
+        snprintf(host, hostlen, "unknown");
+}
+
+void rg_peer_name(int fd, char *host, size_t hostlen, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    snprintf(host, hostlen, "unknown");
+    *port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+        rg_sockaddr_name((struct sockaddr *)&ss, sl, host, hostlen, port);
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include "conffile.h"
 
@@ -71,6 +72,9 @@ int rg_set_nonblock(int fd);
 void rg_set_nodelay(int fd);
 /* "ip" and port of the peer / local side of fd. */
 void rg_peer_name(int fd, char *host, size_t hostlen, int *port);
+/* The same for an address in hand (accept's): no system call. */
+void rg_sockaddr_name(const struct sockaddr *sa, socklen_t sl, char *host, size_t hostlen,
+                      int *port);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long rg_now_ms(void);

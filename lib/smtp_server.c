@@ -395,7 +395,11 @@ int rg_smtp_serve(int fd, const struct rg_smtp_server_cfg *cfg)
 
     s->cfg = cfg;
     rg_stream_init(&s->io, fd, cfg->timeout_ms);
-    rg_peer_name(fd, s->env.client_addr, sizeof(s->env.client_addr), &port);
+    if (cfg->peer)
+        rg_sockaddr_name(cfg->peer, cfg->peerlen, s->env.client_addr,
+                         sizeof(s->env.client_addr), &port);
+    else
+        rg_peer_name(fd, s->env.client_addr, sizeof(s->env.client_addr), &port);
     arm_watchdog(s);
     reply(s, "220 %s %s regigate", cfg->hostname,
           cfg->protocol == RG_PROTO_LMTP ? "LMTP" : "ESMTP");

@@ -13,6 +13,7 @@
 #define RG_SMTP_SERVER_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "conffile.h"
 #include "envelope.h"
@@ -40,6 +41,9 @@ struct rg_smtp_server_cfg {
     int (*rcpt_check)(void *ctx, const char *addr, struct rg_reply *r);
     void *ctx;
     volatile int *stop;         /* set on shutdown: end idle sessions with 421 */
+    /* optional: the client's address as accept() gave it (else getpeername) */
+    const struct sockaddr *peer;
+    socklen_t peerlen;
 };
 
 /* Serve one connection until QUIT, EOF, an error or shutdown. Returns the

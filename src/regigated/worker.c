@@ -45,6 +45,7 @@ static volatile int worker_stop;    /* SIGTERM: end idle sessions, exit */
 static volatile int worker_retire;  /* SIGUSR1: exit after the connection in hand */
 static int *listen_fds;             /* this worker's copies of the listeners */
 static size_t nlisten;
+static pid_t my_pid;                /* for the status records: getpid() once */
 
 static void on_term(int sig)
 {
@@ -76,7 +77,7 @@ static void tell_master(int status_fd, int busy)
     /* the padding after `busy` goes down the pipe too: no stack garbage
      * (valgrind: "write(buf) points to uninitialised byte(s)") */
     memset(&st, 0, sizeof(st));
-    st.pid = getpid();
+    st.pid = my_pid;
     st.busy = (char)busy;
 
     do
@@ -117,6 +118,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     int served = 0, exit_code = 0;
     long long last_warn = -10000;
 
+    my_pid = getpid();
     listen_fds = rg_calloc(nls ? nls : 1, sizeof(*listen_fds));
     for (size_t i = 0; i < nls; i++)
         listen_fds[i] = ls[i].fd;
@@ -129,15 +131,24 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         rg_filter_crypt_init(&filters[i]);
     }
     tell_master(status_fd, 0);
-    while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests
-           && getppid() == master) {
+    while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests) {
         int n = poll(pfd, nls, 1000);
-        if (n <= 0)
+        /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM);
+         * this catches the master that died before prctl() and systems
+         * without it, on the next idle second, rather than a system call
+         * per connection */
+        if (n <= 0) {
+            if (getppid() != master)
+                break;
             continue;
+        }
         for (size_t i = 0; i < nls && !worker_stop && !worker_retire; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
-            int fd = accept4(ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            struct sockaddr_storage peer;
+            socklen_t peerlen = sizeof(peer);
+            int fd = accept4(ls[i].fd, (struct sockaddr *)&peer, &peerlen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 int err = errno;
                 if (err == EMFILE) {
@@ -160,7 +171,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
                 }
                 continue;   /* EAGAIN: another worker took it */
             }
-            rg_set_nodelay(fd);
+            /* TCP_NODELAY comes from the listener (rg_listen_tcp) */
             tell_master(status_fd, 1);
             struct rg_smtp_server_cfg cfg = {
                 .protocol = ls[i].route->protocol,
@@ -175,6 +186,8 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
                 .deliver = rg_filter_deliver,
                 .ctx = &filters[i],
                 .stop = &worker_stop,
+                .peer = (const struct sockaddr *)&peer,
+                .peerlen = peerlen,
             };
             (void)rg_smtp_serve(fd, &cfg);
             close(fd);

@@ -510,6 +510,64 @@ static void test_happy_path(void **state)
     assert_string_equal(r->content, "Subject: hi\r\n\r\n.leading dot\r\n..\r\nbody\r\n");
 }
 
+/* The client's address as accept() gave it (cfg.peer) is the envelope's,
+ * without asking the socket (a socketpair has no IP peer at all). */
+static void send_one(struct srv *s)
+{
+    greet(s);
+    send_str(s, "MAIL FROM:<a@example.com>\r\n");
+    expect(s, R_MAIL);
+    send_str(s, "RCPT TO:<b@example.org>\r\n");
+    expect(s, R_RCPT);
+    send_str(s, "DATA\r\n");
+    expect(s, R_DATA);
+    send_str(s, "Subject: x\r\n\r\nx\r\n.\r\n");
+    expect(s, "250 2.0.0 Ok: queued as TEST1");
+    send_str(s, "QUIT\r\n");
+    expect(s, R_BYE);
+    expect_eof(s);
+    assert_int_equal(finish(s), 1);
+}
+
+static void test_peer_from_accept_v4(void **state)
+{
+    struct srv *s = *state;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(4321) };
+
+    sin.sin_addr.s_addr = htonl(0xc0000207);    /* 192.0.2.7 */
+    s->cfg.peer = (const struct sockaddr *)&sin;
+    s->cfg.peerlen = sizeof(sin);
+    send_one(s);
+    assert_string_equal(s->rec[0].client_addr, "192.0.2.7");
+}
+
+static void test_peer_from_accept_v6(void **state)
+{
+    struct srv *s = *state;
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(25) };
+
+    sin6.sin6_addr.s6_addr[0] = 0x20;           /* 2001:db8::5 */
+    sin6.sin6_addr.s6_addr[1] = 0x01;
+    sin6.sin6_addr.s6_addr[2] = 0x0d;
+    sin6.sin6_addr.s6_addr[3] = 0xb8;
+    sin6.sin6_addr.s6_addr[15] = 0x05;
+    s->cfg.peer = (const struct sockaddr *)&sin6;
+    s->cfg.peerlen = sizeof(sin6);
+    send_one(s);
+    assert_string_equal(s->rec[0].client_addr, "2001:db8::5");
+}
+
+static void test_peer_from_accept_unix(void **state)
+{
+    struct srv *s = *state;
+    struct sockaddr sa = { .sa_family = AF_UNIX };
+
+    s->cfg.peer = &sa;
+    s->cfg.peerlen = sizeof(sa);
+    send_one(s);
+    assert_string_equal(s->rec[0].client_addr, "unknown");
+}
+
 static void test_null_sender_smtputf8(void **state)
 {
     struct srv *s = *state;
@@ -1350,6 +1408,9 @@ int main(void)
         T(test_lmtp_lhlo),
         T(test_lhlo_refused_in_smtp),
         T(test_happy_path),
+        T(test_peer_from_accept_v4),
+        T(test_peer_from_accept_v6),
+        T(test_peer_from_accept_unix),
         T(test_null_sender_smtputf8),
         T(test_pipelined_group),
         T(test_pipelined_replies_one_write),
