@@ -1,10 +1,12 @@
 /*
  * master.c - listeners, pool, signals; see master.h.
  *
- * The pool follows Postfix's master/single_server split: workers report
- * "busy"/"idle" over one status pipe (atomic writes), and the master forks
- * while fewer than min_spare_servers are idle, up to max_servers, and
- * retires idle workers above max_spare_servers (SIGUSR1). A reload is a new
+ * The pool follows Postfix's master/single_server split: workers mark
+ * themselves busy or idle on a shared scoreboard (lib/poolboard.c) and wake
+ * the master over the status pipe only when the pool may need it (a worker
+ * without a slot reports every change there); the master forks while fewer
+ * than min_spare_servers are idle, up to max_servers, and retires idle
+ * workers above max_spare_servers (SIGUSR1). A reload is a new
  * generation: new workers start with the new configuration and listeners,
  * old ones get SIGTERM and exit after the connection they are serving.
  */
@@ -29,6 +31,7 @@
 #include "master.h"
 #include "mem.h"
 #include "netio.h"
+#include "poolboard.h"
 #include "routestate.h"
 #include "rules.h"
 #include "worker.h"
@@ -41,9 +44,14 @@ struct listener {
 struct child {
     pid_t pid;
     int gen;
-    int busy;
+    int busy;           /* from the status records: a worker without a slot */
+    int slot;           /* on M.board, or -1 */
     long long started;
 };
+
+/* slots on the scoreboard: max_servers is at most 1000, and after reloads
+ * the workers of older generations keep theirs until they have exited */
+#define RG_POOL_SLOTS 4096
 
 static struct {
     struct rg_conf *conf;
@@ -59,6 +67,7 @@ static struct {
     size_t nkids, capkids;
     int gen;
     int status_pipe[2];
+    struct rg_poolboard *board;        /* shared with the workers; NULL: records only */
     int quick_deaths;
     long long spawn_after;
 } M;
@@ -266,14 +275,17 @@ static struct child *find_child(pid_t pid)
 static void spawn(void)
 {
     pid_t pid;
+    int slot;
 
     if (M.nkids == M.capkids) {
         M.capkids = M.capkids ? M.capkids * 2 : 16;
         M.kids = rg_realloc(M.kids, M.capkids * sizeof(*M.kids));
     }
+    slot = rg_poolboard_take(M.board);      /* IDLE from now on */
     pid = fork();
     if (pid < 0) {
         rg_warn_errno("fork");
+        rg_poolboard_release(M.board, slot);
         M.spawn_after = rg_now_ms() + 1000;
         return;
     }
@@ -281,10 +293,24 @@ static void spawn(void)
         close(M.status_pipe[0]);
         close(self_pipe[0]);
         close(self_pipe[1]);
-        rg_worker_main(M.conf, M.wl, M.nls, M.status_pipe[1]);
+        rg_worker_main(M.conf, M.wl, M.nls, M.status_pipe[1], M.board, slot);
     }
-    M.kids[M.nkids++] = (struct child){ .pid = pid, .gen = M.gen, .busy = 0,
+    M.kids[M.nkids++] = (struct child){ .pid = pid, .gen = M.gen, .busy = 0, .slot = slot,
                                         .started = rg_now_ms() };
+}
+
+static int child_busy(const struct child *c)
+{
+    if (c->slot >= 0)
+        return rg_poolboard_get(M.board, c->slot) == RG_SLOT_BUSY;
+    return c->busy;
+}
+
+/* The child no longer counts: retiring, or of an older generation. */
+static void retire(struct child *c)
+{
+    c->gen = -1;
+    rg_poolboard_retire(M.board, c->slot);
 }
 
 static void count(int *total, int *idle)
@@ -293,7 +319,7 @@ static void count(int *total, int *idle)
     for (size_t i = 0; i < M.nkids; i++)
         if (M.kids[i].gen == M.gen) {
             (*total)++;
-            *idle += !M.kids[i].busy;
+            *idle += !child_busy(&M.kids[i]);
         }
 }
 
@@ -313,12 +339,12 @@ static void adjust_pool(void)
         spawn();
     for (size_t i = 0; i < M.nkids && idle > M.conf->max_spare_servers; i++) {
         struct child *c = &M.kids[i];
-        if (c->gen == M.gen && !c->busy) {
+        if (c->gen == M.gen && !child_busy(c)) {
             /* SIGUSR1, not SIGTERM: the worker may have accepted a
              * connection since it last said it was idle; it serves that
              * one completely and then exits */
             kill(c->pid, SIGUSR1);
-            c->gen = -1;        /* retiring: no longer counted */
+            retire(c);          /* no longer counted */
             idle--;
         }
     }
@@ -365,6 +391,7 @@ static void reap(void)
         } else {
             M.quick_deaths = 0;
         }
+        rg_poolboard_release(M.board, c->slot);
         *c = M.kids[--M.nkids];
     }
 }
@@ -425,7 +452,7 @@ static void reload(void)
     for (size_t i = 0; i < M.nkids; i++)
         if (M.kids[i].gen == M.gen) {
             kill(M.kids[i].pid, SIGTERM);
-            M.kids[i].gen = -1;
+            retire(&M.kids[i]);
         }
     M.gen++;
     M.quick_deaths = 0;
@@ -462,6 +489,9 @@ int rg_master_run(struct rg_conf *conf)
     struct sigaction sa;
 
     M.conf = conf;
+    M.board = rg_poolboard_new(RG_POOL_SLOTS);
+    if (M.board == NULL)
+        rg_warn_errno("no shared scoreboard for the pool; workers report every connection");
     if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) < 0
         || pipe2(M.status_pipe, O_CLOEXEC) < 0 || fcntl(M.status_pipe[0], F_SETFL, O_NONBLOCK) < 0)
         rg_fatal_errno("pipe");
@@ -518,6 +548,8 @@ int rg_master_run(struct rg_conf *conf)
     rg_info("stopped");
     rg_master_discard(M.conf);
     M.kids = rg_free(M.kids);
+    rg_poolboard_free(M.board);
+    M.board = NULL;
     return 0;
 }
 

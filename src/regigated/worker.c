@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mem.h"
 #include "netio.h"
+#include "poolboard.h"
 #include "smtp_server.h"
 #include "worker.h"
 
@@ -46,6 +47,8 @@ static volatile int worker_retire;  /* SIGUSR1: exit after the connection in han
 static int *listen_fds;             /* this worker's copies of the listeners */
 static size_t nlisten;
 static pid_t my_pid;                /* for the status records: getpid() once */
+static struct rg_poolboard *board;  /* the master's scoreboard, and our slot on it */
+static int board_slot = -1;
 
 static void on_term(int sig)
 {
@@ -85,6 +88,18 @@ static void tell_master(int status_fd, int busy)
     while (n < 0 && errno == EINTR);
 }
 
+/* Busy or idle: a store on the scoreboard, and a record (a wake-up of
+ * the master) only when the pool may need it; every change when we have
+ * no slot. */
+static void report(const struct rg_conf *conf, int status_fd, int busy)
+{
+    if (board_slot >= 0
+        && !rg_poolboard_mark(board, board_slot, busy, conf->min_spare_servers,
+                              conf->max_spare_servers, conf->max_servers))
+        return;
+    tell_master(status_fd, busy);
+}
+
 static void setup_signals(void)
 {
     struct sigaction sa;
@@ -110,7 +125,7 @@ static void setup_signals(void)
 }
 
 void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
-                    size_t nls, int status_fd)
+                    size_t nls, int status_fd, struct rg_poolboard *pool_board, int slot)
 {
     struct pollfd *pfd = rg_calloc(nls, sizeof(*pfd));
     struct rg_filter *filters = rg_calloc(nls, sizeof(*filters));
@@ -119,6 +134,8 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     long long last_warn = -10000;
 
     my_pid = getpid();
+    board = pool_board;
+    board_slot = slot;
     listen_fds = rg_calloc(nls ? nls : 1, sizeof(*listen_fds));
     for (size_t i = 0; i < nls; i++)
         listen_fds[i] = ls[i].fd;
@@ -130,7 +147,8 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         rg_filter_init(&filters[i], conf, ls[i].route, ls[i].rules);
         rg_filter_crypt_init(&filters[i]);
     }
-    tell_master(status_fd, 0);
+    if (board_slot < 0)        /* with a slot, the master made it IDLE */
+        tell_master(status_fd, 0);
     while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests) {
         int n = poll(pfd, nls, 1000);
         /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM);
@@ -172,7 +190,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
                 continue;   /* EAGAIN: another worker took it */
             }
             /* TCP_NODELAY comes from the listener (rg_listen_tcp) */
-            tell_master(status_fd, 1);
+            report(conf, status_fd, 1);
             struct rg_smtp_server_cfg cfg = {
                 .protocol = ls[i].route->protocol,
                 .hostname = conf->myhostname,
@@ -192,7 +210,7 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
             (void)rg_smtp_serve(fd, &cfg);
             close(fd);
             served++;
-            tell_master(status_fd, 0);
+            report(conf, status_fd, 0);
         }
     }
     for (size_t i = 0; i < nls; i++) {

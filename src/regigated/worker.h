@@ -16,6 +16,7 @@ struct rg_worker_status {
 };
 
 struct rg_rules;
+struct rg_poolboard;
 
 struct rg_worker_listener {
     int fd;
@@ -23,7 +24,10 @@ struct rg_worker_listener {
     const struct rg_rules *rules;   /* NULL: the empty rule set */
 };
 
+/* board and slot: the worker's place on the master's scoreboard (NULL, -1:
+ * none; then every change of state goes down status_fd) */
 void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
-                    size_t nls, int status_fd) __attribute__((noreturn));
+                    size_t nls, int status_fd, struct rg_poolboard *board, int slot)
+    __attribute__((noreturn));
 
 #endif
