@@ -420,7 +420,9 @@ static void test_rx_toolarge(void **state)
 
 static void test_rx_output_error(void **state)
 {
-    const char *in = "line one\r\nline two\r\nline three\r\n.\r\nQUIT\r\n";
+    /* two output calls at least: whole clean lines go out in one, and the
+     * stuffed dot breaks the run */
+    const char *in = "line one\r\n..line two\r\nline three\r\n.\r\nQUIT\r\n";
     struct rg_data_rx rx;
     struct sink s;
     int done = -1, calls;
@@ -593,6 +595,239 @@ static void tx_all(const char *content, size_t n, struct sink *out)
     assert_int_equal(rg_data_tx_finish(&tx), 0);
 }
 
+/*
+ * The sender against a byte-at-a-time model of what it must write: CRLF
+ * for CR LF, a bare CR and a bare LF; a dot doubled at a line's start;
+ * a final CRLF if the content did not end with one; "." CRLF. Inputs
+ * mostly of whole CRLF lines (what the sender's fast path takes in one
+ * piece) with irregular bytes mixed in, fed in random chunks.
+ */
+static size_t tx_model(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    int bol = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == '\r' || in[i] == '\n') {
+            if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+                i++;
+            out[o++] = '\r';
+            out[o++] = '\n';
+            bol = 1;
+            continue;
+        }
+        if (bol && in[i] == '.')
+            out[o++] = '.';
+        out[o++] = in[i];
+        bol = 0;
+    }
+    if (!bol) {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    memcpy(out + o, ".\r\n", 3);
+    return o + 3;
+}
+
+static void test_tx_against_model(void **state)
+{
+    static const char *pieces[] = { "line of text\r\n", "\r\n", ".dot\r\n", "..\r\n",
+                                    "a", ".", "\r", "\n", "x\ny", "\r\r\n", "QUJD\r\n" };
+
+    (void)state;
+    rng_state = 0x7e57da7aULL;
+    for (int it = 0; it < 2000; it++) {
+        size_t n = 0, np = rng() % 40;
+        char in[40 * 16], want[sizeof(in) * 2 + 8];
+        struct sink got;
+
+        for (size_t k = 0; k < np; k++) {
+            /* three in four: a whole CRLF line */
+            const char *p = pieces[rng() % 4 ? rng() % 2 * 10 : rng() % 11];
+            memcpy(in + n, p, strlen(p));
+            n += strlen(p);
+        }
+        size_t wlen = tx_model(in, n, want);
+        tx_all(in, n, &got);
+        assert_int_equal(got.len, wlen);
+        assert_memory_equal(got.data, want, wlen);
+        sink_free(&got);
+    }
+}
+
+/*
+ * The receiver against the byte-at-a-time state machine it was before it
+ * took whole clean lines in one piece (kept here as the reference; the
+ * states are lib/dotstuff.c's). Same output, same consumed count, same
+ * flags, for inputs of whole lines mixed with every irregular byte that
+ * matters (stuffed dots, bare CR and LF, terminators and near-misses),
+ * fed in random chunks, with and without a size limit.
+ */
+enum { REF_BOL, REF_DOT, REF_DOT_CR, REF_MID, REF_CR };
+#define RX_BOL REF_BOL
+#define RX_DOT REF_DOT
+#define RX_DOT_CR REF_DOT_CR
+#define RX_MID REF_MID
+#define RX_CR REF_CR
+static void ref_emit(struct rg_data_rx *rx, const char *p, size_t n)
+{
+    if (n == 0 || rx->toolarge || rx->out_error)
+        return;
+    if (n > rx->max - rx->size) {
+        rx->toolarge = 1;
+        return;
+    }
+    rx->size += n;
+    if (rx->out(rx->ctx, p, n) < 0)
+        rx->out_error = 1;
+}
+
+static size_t ref_rx_feed(struct rg_data_rx *rx, const char *in, size_t n, int *done)
+{
+    size_t i = 0;
+
+    *done = 0;
+    while (i < n) {
+        char c = in[i];
+
+        switch (rx->state) {
+        case RX_MID: {
+            /* fast path: copy a run of ordinary bytes in one call */
+            size_t j = i;
+            while (j < n && in[j] != '\r' && in[j] != '\n')
+                j++;
+            ref_emit(rx, in + i, j - i);
+            i = j;
+            if (i == n)
+                break;
+            c = in[i++];
+            if (c == '\r')
+                rx->state = RX_CR;
+            else                    /* bare LF: content line break */
+                ref_emit(rx, "\r\n", 2);
+            break;
+        }
+        case RX_BOL:
+            i++;
+            if (c == '.')
+                rx->state = RX_DOT;
+            else if (c == '\r')
+                rx->state = RX_CR;
+            else if (c == '\n') {
+                ref_emit(rx, "\r\n", 2);
+                rx->state = RX_MID;
+            } else {
+                ref_emit(rx, &c, 1);
+                rx->state = RX_MID;
+            }
+            break;
+        case RX_DOT:
+            /* the leading dot was stuffing: drop it */
+            if (c == '\r') {
+                i++;
+                rx->state = RX_DOT_CR;
+            } else {
+                rx->state = RX_MID;     /* c is handled as ordinary content */
+            }
+            break;
+        case RX_DOT_CR:
+            if (c == '\n') {
+                i++;
+                rx->state = RX_BOL;
+                *done = 1;
+                return i;
+            }
+            /* "." then a bare CR: an (empty) content line, then c */
+            ref_emit(rx, "\r\n", 2);
+            rx->state = RX_MID;
+            if (c == '\r') {
+                i++;
+                rx->state = RX_CR;
+            }
+            break;
+        case RX_CR:
+            i++;
+            if (c == '\n') {
+                ref_emit(rx, "\r\n", 2);
+                rx->state = RX_BOL;
+            } else if (c == '\r') {
+                ref_emit(rx, "\r\n", 2);    /* the previous CR was bare */
+            } else {
+                ref_emit(rx, "\r\n", 2);    /* bare CR: content line break */
+                ref_emit(rx, &c, 1);
+                rx->state = RX_MID;
+            }
+            break;
+        }
+    }
+    return i;
+}
+#undef RX_BOL
+#undef RX_DOT
+#undef RX_DOT_CR
+#undef RX_MID
+#undef RX_CR
+
+static void rx_chunks(size_t (*feed)(struct rg_data_rx *, const char *, size_t, int *),
+                      const char *in, size_t n, size_t max, uint64_t seed, struct sink *out,
+                      struct rg_data_rx *rx, size_t *consumed, int *done)
+{
+    uint64_t saved = rng_state;
+    size_t pos = 0;
+
+    rng_state = seed;
+    sink_init(out);
+    rg_data_rx_init(rx, max, sink_out, out);
+    *done = 0;
+    while (pos < n && !*done) {
+        size_t k = 1 + rng() % 23;
+        if (k > n - pos)
+            k = n - pos;
+        pos += feed(rx, in + pos, k, done);
+    }
+    *consumed = pos;
+    rng_state = saved;
+}
+
+static void test_rx_against_reference(void **state)
+{
+    static const char *pieces[] = { "line of text\r\n", "QUJD\r\n", "\r\n", ".dot\r\n",
+                                    "..\r\n", ".\r\n", "a", ".", "\r", "\n", "x\ny",
+                                    "\r\r\n", "\n.\n", "\r.\r", ".\r", "MAIL FROM:<a@b>\r\n" };
+    const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+
+    (void)state;
+    rng_state = 0xdecafbadULL;
+    for (int it = 0; it < 3000; it++) {
+        size_t n = 0, np = rng() % 40, c1, c2;
+        char in[40 * 24];
+        struct sink o1, o2;
+        struct rg_data_rx r1, r2;
+        int d1, d2;
+
+        for (size_t k = 0; k < np; k++) {
+            const char *p = pieces[rng() % 3 ? rng() % 3 : rng() % npieces];
+            memcpy(in + n, p, strlen(p));
+            n += strlen(p);
+        }
+        size_t max = rng() % 4 ? (size_t)1 << 20 : rng() % 200;
+        uint64_t seed = rng();
+        rx_chunks(rg_data_rx_feed, in, n, max, seed, &o1, &r1, &c1, &d1);
+        rx_chunks(ref_rx_feed, in, n, max, seed, &o2, &r2, &c2, &d2);
+        assert_int_equal(d1, d2);
+        assert_int_equal(c1, c2);
+        assert_int_equal(r1.state, r2.state);
+        assert_int_equal(r1.toolarge, r2.toolarge);
+        if (!r1.toolarge) {
+            assert_int_equal(r1.size, r2.size);
+            assert_int_equal(o1.len, o2.len);
+            assert_memory_equal(o1.data, o2.data, o1.len);
+        }
+        sink_free(&o1);
+        sink_free(&o2);
+    }
+}
+
 static void test_round_trip_random(void **state)
 {
     static const char alphabet[] = { '.', '.', '\r', '\n', '\r', '\n', 'a', 'b', ' ', 0,
@@ -696,6 +931,8 @@ int main(void)
         cmocka_unit_test(test_tx_normalize),
         cmocka_unit_test(test_tx_final_crlf),
         cmocka_unit_test(test_tx_output_error),
+        cmocka_unit_test(test_tx_against_model),
+        cmocka_unit_test(test_rx_against_reference),
         cmocka_unit_test(test_round_trip_random),
     };
 
