@@ -169,9 +169,12 @@ int rg_rv_domain(const char *entry, char *out, size_t outlen, char *err, size_t 
 {
     char buf[RG_RV_ENTRY_MAX];
     const char *name = entry[0] == '.' ? entry + 1 : entry;
-    struct in_addr a4;
+    const char *last = strrchr(name, '.');
 
-    if (!valid_dns_name(name) || inet_pton(AF_INET, name, &a4) == 1)
+    /* a top-level label is never all digits (RFC 3696, 2): that also
+     * refuses addresses, "192.0.2.1" and the partial "1.2.3" alike */
+    last = last ? last + 1 : name;
+    if (!valid_dns_name(name) || strspn(last, "0123456789") == strlen(last))
         return reason(err, errlen, "'%s' is not a domain name (or .domain for its "
                       "subdomains)", entry);
     if (strlen(entry) >= sizeof(buf))

@@ -85,6 +85,10 @@ static void test_domain(void **state)
     bad(rg_rv_domain, "a..b", "'a..b' is not a domain name (or .domain for its subdomains)");
     bad(rg_rv_domain, "user@example.com", "'user@example.com' is not a domain name (or .domain "
         "for its subdomains)");
+    bad(rg_rv_domain, "1.2.3", "'1.2.3' is not a domain name (or .domain for its subdomains)");
+    bad(rg_rv_domain, ".10.20", "'.10.20' is not a domain name (or .domain for its subdomains)");
+    good(rg_rv_domain, "3com.example", "3com.example");
+    good(rg_rv_domain, "123.example", "123.example");
     bad(rg_rv_domain, "192.0.2.1", "'192.0.2.1' is not a domain name (or .domain for its "
         "subdomains)");
     bad(rg_rv_domain, ".", "'.' is not a domain name (or .domain for its subdomains)");
