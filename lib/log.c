@@ -85,7 +85,8 @@ static void vlog(int prio, const char *label, int with_errno, const char *fmt, v
         localtime_r(&ts.tv_sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(stderr, "%s.%03ld %s[%ld]: %s%s%s%s\n", stamp, ts.tv_nsec / 1000000L,
-                log_ident, (long)(log_pid ? log_pid : getpid()), label, log_ctx, *log_ctx ? ": " : "", text);
+                log_ident, (long)(log_pid ? log_pid : getpid()), label, log_ctx,
+                *log_ctx ? ": " : "", text);
     }
     errno = saved;
 }
