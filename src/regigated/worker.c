@@ -149,17 +149,16 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     }
     if (board_slot < 0)        /* with a slot, the master made it IDLE */
         tell_master(status_fd, 0);
-    while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests) {
+    /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM),
+     * and getppid() is asked before every accept as well. It is not enough
+     * on its own: under valgrind (soak_ci.sh in make check-valgrind) a worker
+     * whose master was SIGKILLed kept accepting, and so kept the port, while
+     * connections came in and only the idle second asked getppid() */
+    while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests
+           && getppid() == master) {
         int n = poll(pfd, nls, 1000);
-        /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM);
-         * this catches the master that died before prctl() and systems
-         * without it, on the next idle second, rather than a system call
-         * per connection */
-        if (n <= 0) {
-            if (getppid() != master)
-                break;
+        if (n <= 0)
             continue;
-        }
         for (size_t i = 0; i < nls && !worker_stop && !worker_retire; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
