@@ -282,6 +282,9 @@ static void spawn(void)
         M.kids = rg_realloc(M.kids, M.capkids * sizeof(*M.kids));
     }
     slot = rg_poolboard_take(M.board);      /* IDLE from now on */
+    /* our pid, for the worker: a getppid() in the child can already be 1
+     * if we die right after fork(), and it would never notice */
+    pid_t self = getpid();
     pid = fork();
     if (pid < 0) {
         rg_warn_errno("fork");
@@ -293,7 +296,7 @@ static void spawn(void)
         close(M.status_pipe[0]);
         close(self_pipe[0]);
         close(self_pipe[1]);
-        rg_worker_main(M.conf, M.wl, M.nls, M.status_pipe[1], M.board, slot);
+        rg_worker_main(M.conf, M.wl, M.nls, M.status_pipe[1], M.board, slot, self);
     }
     M.kids[M.nkids++] = (struct child){ .pid = pid, .gen = M.gen, .busy = 0, .slot = slot,
                                         .started = rg_now_ms() };

@@ -125,11 +125,11 @@ static void setup_signals(void)
 }
 
 void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
-                    size_t nls, int status_fd, struct rg_poolboard *pool_board, int slot)
+                    size_t nls, int status_fd, struct rg_poolboard *pool_board, int slot,
+                    pid_t master)
 {
     struct pollfd *pfd = rg_calloc(nls, sizeof(*pfd));
     struct rg_filter *filters = rg_calloc(nls, sizeof(*filters));
-    pid_t master = getppid();
     int served = 0, exit_code = 0;
     long long last_warn = -10000;
 
@@ -141,6 +141,10 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         listen_fds[i] = ls[i].fd;
     nlisten = nls;
     setup_signals();
+    /* the master may have died between fork() and prctl() above: then no
+     * SIGTERM ever comes, and we are init's child already (the loop below
+     * sees that; `master` is the pid the master passed, not our getppid(),
+     * which would already be 1) */
     for (size_t i = 0; i < nls; i++) {
         pfd[i].fd = ls[i].fd;
         pfd[i].events = POLLIN;
@@ -150,10 +154,8 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     if (board_slot < 0)        /* with a slot, the master made it IDLE */
         tell_master(status_fd, 0);
     /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM),
-     * and getppid() is asked before every accept as well. It is not enough
-     * on its own: under valgrind (soak_ci.sh in make check-valgrind) a worker
-     * whose master was SIGKILLed kept accepting, and so kept the port, while
-     * connections came in and only the idle second asked getppid() */
+     * and getppid() is asked before every accept as well, for a master that
+     * died before prctl() */
     while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests
            && getppid() == master) {
         int n = poll(pfd, nls, 1000);

@@ -25,9 +25,11 @@ struct rg_worker_listener {
 };
 
 /* board and slot: the worker's place on the master's scoreboard (NULL, -1:
- * none; then every change of state goes down status_fd) */
+ * none; then every change of state goes down status_fd); master: the
+ * master's pid, taken before fork() (the worker stops when its parent is
+ * no longer that process) */
 void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener *ls,
-                    size_t nls, int status_fd, struct rg_poolboard *board, int slot)
-    __attribute__((noreturn));
+                    size_t nls, int status_fd, struct rg_poolboard *board, int slot,
+                    pid_t master) __attribute__((noreturn));
 
 #endif
