@@ -47,6 +47,8 @@ void rgp_db_set_synchronous(int full);
 void rgp_db_shutdown(void);
 int rgp_db_schema_version(struct rgp_db *db);
 long long rgp_now_ms(void);
+/* A new transaction id: creation time `ms` (48 bits) and 80 random bits. */
+void rgp_txn_id(long long ms, uint8_t id[RG_PJ_ID_LEN]);
 /* "2024-05-04T10:35:01.123Z" into out (32 bytes) */
 void rgp_time_format(long long ms, char *out);
 

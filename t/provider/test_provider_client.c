@@ -458,6 +458,50 @@ static void test_create_and_fetch(void **state)
     rg_provider_free(p);
 }
 
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Transaction ids: the creation time in ms (6 bytes, big-endian), then 10
+ * random bytes (doc/provider-protocol.md, "Values"). */
+static void test_txn_id_time_ordered(void **state)
+{
+    struct rg_provider *p = gw1();
+    struct rg_provider_info info;
+    struct rg_provider_txn t[4];
+    const char *rcpts[] = { "bob@example.org" };
+    uint8_t sha[32];
+    long long before, after, prev = -1;
+
+    (void)state;
+    before = wall_ms();
+    for (int i = 0; i < 4; i++) {
+        random_sha(sha);
+        assert_int_equal(rg_provider_create(p, "alice@example.com", rcpts, 1, "<order@example.com>", sha,
+                                            &t[i], &info), RG_PROVIDER_OK);
+    }
+    after = wall_ms();
+    for (int i = 0; i < 4; i++) {
+        long long ms = 0;
+        for (int k = 0; k < 6; k++)
+            ms = ms << 8 | t[i].id[k];
+        assert_in_range(ms, before, after);
+        assert_true(ms >= prev);
+        prev = ms;
+        for (int k = 0; k < i; k++)
+            assert_memory_not_equal(t[i].id + 6, t[k].id + 6, 10);
+        /* the key is still random and the hex form is the same bytes */
+        assert_memory_not_equal(t[i].kek, t[(i + 1) % 4].kek, 32);
+        char hex[3];
+        snprintf(hex, sizeof(hex), "%02x", t[i].id[0]);
+        assert_memory_equal(t[i].id_hex, hex, 2);
+    }
+    rg_provider_free(p);
+}
+
 static void test_idempotent_retry(void **state)
 {
     struct rg_provider *p = gw1();
@@ -1058,6 +1102,7 @@ int main(void)
         cmocka_unit_test(test_account_yes_no),
         cmocka_unit_test(test_account_cache),
         cmocka_unit_test(test_create_and_fetch),
+        cmocka_unit_test(test_txn_id_time_ordered),
         cmocka_unit_test(test_idempotent_retry),
         cmocka_unit_test(test_sender_without_account),
         cmocka_unit_test(test_removed_gateway),
