@@ -3,6 +3,9 @@
  */
 #include "config.h"
 
+#ifdef HAVE_MALLOC_H
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,4 +68,31 @@ char *rg_sprintf(const char *fmt, ...)
     if (n < 0)
         rg_fatal("out of memory formatting a string");
     return s;
+}
+
+/*
+ * Why: glibc's default is to mmap() blocks of 128 KiB and more, and to give
+ * the top of the heap back once 128 KiB or more of it is free (both limits
+ * then move with what the process frees). A worker's spool buffers are
+ * exactly that size (spool_memory_limit), so with the defaults every
+ * message could fault its buffers in afresh: a decrypted 100 KiB message
+ * cost twice the CPU (doc/performance.md, "Freed memory kept").
+ */
+int rg_mem_keep_freed(size_t largest)
+{
+#if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+    const size_t mib = (size_t)1 << 20;
+    size_t mmap_at = largest + 64 * 1024, trim_at;
+
+    if (mmap_at < mib)
+        mmap_at = mib;
+    if (mmap_at > 32 * mib)          /* glibc's upper bound on 64-bit */
+        mmap_at = 32 * mib;
+    trim_at = 4 * mmap_at;
+    /* setting either fixes both: glibc stops adjusting them itself */
+    return mallopt(M_MMAP_THRESHOLD, (int)mmap_at) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_at) == 1;
+#else
+    (void)largest;
+    return 0;
+#endif
 }
