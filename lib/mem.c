@@ -71,28 +71,27 @@ char *rg_sprintf(const char *fmt, ...)
 }
 
 /*
- * Why: glibc's default is to mmap() blocks of 128 KiB and more, and to give
- * the top of the heap back once 128 KiB or more of it is free (both limits
- * then move with what the process frees). A worker's spool buffers are
- * exactly that size (spool_memory_limit), so with the defaults every
- * message could fault its buffers in afresh: a decrypted 100 KiB message
- * cost twice the CPU (doc/performance.md, "Freed memory kept").
+ * Why: glibc mmap()s every block of 128 KiB or more and gives the top of the
+ * heap back once 128 KiB of it is free. Both limits then rise with the
+ * blocks the process frees, so how much a message costs depended on what
+ * the worker had done before: a worker that had only decrypted 100 KiB
+ * messages faulted its spool buffers in afresh for every message (twice
+ * the CPU), and a fixed limit just below a block that a 1 MiB message needs
+ * did the same for that block (doc/performance.md, "Freed memory kept").
+ * Blocks up to 32 MiB (glibc's own ceiling for the moving limit) therefore
+ * come from the heap, and the heap is trimmed only when 64 MiB of it are
+ * free: what glibc settles at anyway once a process has freed a 32 MiB
+ * block. A worker keeps no more than it needed at its peak; a larger
+ * message is spooled to a file, not held in memory.
  */
-int rg_mem_keep_freed(size_t largest)
+int rg_mem_keep_freed(void)
 {
 #if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
-    const size_t mib = (size_t)1 << 20;
-    size_t mmap_at = largest + 64 * 1024, trim_at;
+    const int mib = 1 << 20;
 
-    if (mmap_at < mib)
-        mmap_at = mib;
-    if (mmap_at > 32 * mib)          /* glibc's upper bound on 64-bit */
-        mmap_at = 32 * mib;
-    trim_at = 4 * mmap_at;
-    /* setting either fixes both: glibc stops adjusting them itself */
-    return mallopt(M_MMAP_THRESHOLD, (int)mmap_at) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_at) == 1;
+    /* setting either fixes both: glibc stops moving them itself */
+    return mallopt(M_MMAP_THRESHOLD, 32 * mib) == 1 && mallopt(M_TRIM_THRESHOLD, 64 * mib) == 1;
 #else
-    (void)largest;
     return 0;
 #endif
 }

@@ -15,13 +15,12 @@ char *rg_strndup(const char *s, size_t n);
 void *rg_free(void *p);
 /*
  * Let this process keep the memory it frees for its next message: blocks up
- * to `largest` bytes (a spool buffer) come from the heap rather than from a
- * fresh mmap() each, and freed heap is kept up to four times that (at least
- * 4 MiB) instead of being returned to the kernel at once, to be faulted in
- * and zeroed again for the next message. Returns 1 when the allocator took
- * the settings (glibc's mallopt), 0 when it has no such knobs.
+ * to 32 MiB come from the heap rather than from a fresh mmap() each, and the
+ * heap is not returned to the kernel until 64 MiB of it are free. Returns 1
+ * when the allocator took the settings (glibc's mallopt), 0 when it has no
+ * such knobs.
  */
-int rg_mem_keep_freed(size_t largest);
+int rg_mem_keep_freed(void);
 /* printf into a fresh string. */
 char *rg_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

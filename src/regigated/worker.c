@@ -134,9 +134,8 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     long long last_warn = -10000;
 
     my_pid = getpid();
-    /* a message's buffers are at most twice spool_memory_limit (its
-     * encrypted or tagged copy); keep them for the next message */
-    rg_mem_keep_freed(2 * conf->spool_memory_limit);
+    /* the buffers of one message serve the next one (lib/mem.c) */
+    rg_mem_keep_freed();
     board = pool_board;
     board_slot = slot;
     listen_fds = rg_calloc(nls ? nls : 1, sizeof(*listen_fds));
