@@ -125,12 +125,21 @@ static size_t encrypted_size(size_t size)
 
 static int sha256_spool(struct rg_spool *sp, unsigned char md[32])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    char *buf = rg_malloc(COPY_CHUNK);
+    const char *mem = rg_spool_mem(sp);
+    EVP_MD_CTX *ctx;
+    char *buf;
     off_t off = 0;
     ssize_t n;
     int rc = -1;
 
+    /* a message held in memory is hashed where it is, without a copy */
+    if (mem != NULL) {
+        unsigned int mdlen = 0;
+        return EVP_Digest(mem, rg_spool_size(sp), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32
+               ? 0 : -1;
+    }
+    ctx = EVP_MD_CTX_new();
+    buf = rg_malloc(COPY_CHUNK);
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         goto out;
     while ((n = rg_spool_read(sp, buf, COPY_CHUNK, off)) > 0) {

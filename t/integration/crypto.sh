@@ -11,7 +11,7 @@ PROVIDER=${REGIGATE_PROVIDER:-$top_builddir/src/regigate-provider/regigate-provi
 CTL=${REGIGATECTL:-$top_builddir/src/regigatectl/regigatectl}
 need swaks openssl curl
 [ -x "$PROVIDER" ] || skip_all "$PROVIDER not built"
-plan 41
+plan 42
 
 cd "$T_DIR" || exit 1
 PPORT=$(free_port)
@@ -166,6 +166,11 @@ ok $? "log: decrypt=ok for bob, decrypt=passed(no-account) for carol" || diag "$
 "$PROVIDER" -c p.conf transaction show "$TX" > tx.out 2>&1
 grep -q 'bob@example.org' tx.out && grep -qi 'retriev\|key' tx.out
 ok $? "the provider recorded the key retrieval" || diag "$(cat tx.out)"
+# the idempotency digest is the SHA-256 of the message as received
+WANT=$(openssl dgst -sha256 -r orig.expect | cut -d' ' -f1)
+grep -q "^sha256: $WANT\$" tx.out
+ok $? "the transaction's digest is the SHA-256 of the message as received" \
+    || diag "want $WANT" "$(grep sha256 tx.out)"
 
 # a recipient who has an account but was not a recipient of the transaction
 rm -f in/msg-*
