@@ -77,7 +77,8 @@ char *rg_sprintf(const char *fmt, ...)
  * the worker had done before: a worker that had only decrypted 100 KiB
  * messages faulted its spool buffers in afresh for every message (twice
  * the CPU), and a fixed limit just below a block that a 1 MiB message needs
- * did the same for that block (doc/performance.md, "Freed memory kept").
+ * did the same for that block (doc/performance.md, "Re-runs of 2026-12-07,
+ * afternoon").
  * Blocks up to 32 MiB (glibc's own ceiling for the moving limit) therefore
  * come from the heap, and the heap is trimmed only when 64 MiB of it are
  * free: what glibc settles at anyway once a process has freed a 32 MiB

@@ -1,6 +1,7 @@
 /*
  * test_mem.c - lib/mem.c: rg_mem_keep_freed (the worker keeps the memory it
- * frees for its next message, doc/performance.md "Freed memory kept").
+ * frees for its next message; doc/performance.md, "Re-runs of 2026-12-07,
+ * afternoon").
  *
  * What is checked is glibc's own accounting (mallinfo2): blocks obtained
  * with mmap (hblkhd) and the size of the heap (arena). Under valgrind or
