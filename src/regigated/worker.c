@@ -143,10 +143,6 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
         listen_fds[i] = ls[i].fd;
     nlisten = nls;
     setup_signals();
-    /* the master may have died between fork() and prctl() above: then no
-     * SIGTERM ever comes, and we are init's child already (the loop below
-     * sees that; `master` is the pid the master passed, not our getppid(),
-     * which would already be 1) */
     for (size_t i = 0; i < nls; i++) {
         pfd[i].fd = ls[i].fd;
         pfd[i].events = POLLIN;
@@ -155,9 +151,10 @@ void rg_worker_main(const struct rg_conf *conf, const struct rg_worker_listener 
     }
     if (board_slot < 0)        /* with a slot, the master made it IDLE */
         tell_master(status_fd, 0);
-    /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM),
-     * and getppid() is asked before every accept as well, for a master that
-     * died before prctl() */
+    /* a master that is gone: PR_SET_PDEATHSIG says so at once (SIGTERM).
+     * One that died between fork() and prctl() sends nothing, and we are
+     * init's child already: getppid() before every accept sees that, against
+     * the pid the master passed (our own first getppid() could be 1). */
     while (!worker_stop && !worker_retire && !exit_code && served < conf->max_requests
            && getppid() == master) {
         int n = poll(pfd, nls, 1000);
